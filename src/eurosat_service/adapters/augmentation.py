@@ -1,0 +1,36 @@
+"""Batch augmentation for overhead imagery, on tensors (no per-image PIL work).
+
+Overhead tiles have no "up": all eight flips/rotations (the dihedral group) are equally valid
+views. Small shifts and mild brightness/contrast changes mimic co-registration offsets and
+illumination differences between acquisitions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator, shift: int = 4, jitter: float = 0.1) -> torch.Tensor:
+    """uint8 ``(N, 3, H, W)`` -> augmented float32 on the same 0-255 scale."""
+    x = batch.to(torch.float32)
+    n, _, h, w = x.shape
+    transform = torch.randint(0, 8, (n,), generator=generator)
+    out = torch.empty_like(x)
+    for t in range(8):
+        idx = (transform == t).nonzero(as_tuple=True)[0]
+        if idx.numel():
+            view = torch.rot90(x[idx], t % 4, dims=(2, 3))
+            out[idx] = view.flip(3) if t >= 4 else view
+    if shift:
+        padded = F.pad(out, (shift, shift, shift, shift), mode="reflect")
+        dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator).tolist()
+        dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator).tolist()
+        out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    if jitter:
+        brightness = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * jitter
+        contrast = 1 + (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * jitter
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = ((out - mean) * contrast + mean) * brightness
+        out = out.clamp_(0, 255)
+    return out

@@ -1,0 +1,85 @@
+"""The one image preprocessing path, imported by training, evaluation and serving alike.
+
+``decode_rgb`` turns encoded bytes into a 3xSxS uint8 tensor; ``normalize`` turns a uint8 batch
+into the float input of the network. Training caches the uint8 tensors (and augments them);
+serving calls the same two functions per request, so both see identical pixels.
+
+What happens to inputs that are not 64x64 RGB JPEGs like EuroSAT's:
+- EXIF orientation is applied; grayscale, palette, CMYK and 16-bit images become 8-bit RGB;
+  an alpha channel is dropped (EuroSAT has none, and compositing would invent a background).
+- A non-square image is centre-cropped to a square, then resized to ``size`` with Pillow's
+  bilinear filter with antialiasing. A model trained on 10 m/pixel tiles sees a resized image at
+  another ground resolution, so results on large photos are only as good as that resemblance.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from eurosat_service.domain.errors import ImageTooLarge, InvalidImage
+from eurosat_service.domain.model_card import Normalization
+
+# Pillow's own bomb check only raises at twice its limit; we refuse before decoding instead.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+Image.MAX_IMAGE_PIXELS = None
+
+
+def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Decode one encoded image to a ``(3, size, size)`` uint8 tensor, or raise a domain error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size  # read from the header: nothing is decoded yet
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"image is {width}x{height} pixels; the limit is {max_pixels} pixels"
+                )
+            if image.format == "JPEG" and min(width, height) > 2 * size:
+                image.draft("RGB", (size, size))  # let libjpeg downscale while decoding
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            image = _to_rgb(image)
+    except (ImageTooLarge, InvalidImage):
+        raise
+    except UnidentifiedImageError:
+        raise InvalidImage("not a recognised image format (expected JPEG, PNG, TIFF, WebP, ...)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(f"image could not be decoded: {exc}") from None
+    if image.size != (size, size):
+        image = _square(image).resize((size, size), Image.Resampling.BILINEAR)
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return pixels.view(size, size, 3).permute(2, 0, 1).contiguous()
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Scale high bit-depth single-band images to 8 bits over their own range.
+        lo, hi = image.getextrema()
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        image = image.point(lambda v: (v - lo) * scale).convert("L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def _square(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    if width == height:
+        return image
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def normalize(batch: torch.Tensor, normalization: Normalization) -> torch.Tensor:
+    """``(N, 3, H, W)`` on a 0-255 scale (uint8, or augmented float) -> standardised float32."""
+    mean = torch.tensor(normalization.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(normalization.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (batch.to(torch.float32) / 255.0 - mean).div_(std)

@@ -1,0 +1,55 @@
+"""Everything needed to use a model correctly, stored inside the model file and beside it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eurosat_service.domain.dataset import SplitSummary
+
+
+class Normalization(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+# Mean/std of EuroSAT RGB over all pixels on a 0-1 scale (the widely quoted statistics).
+EUROSAT_NORMALIZATION = Normalization(mean=(0.3444, 0.3803, 0.4078), std=(0.2027, 0.1369, 0.1156))
+
+
+class TrainingConfig(BaseModel):
+    """Hyper-parameters of a run; recorded in the card so a run can be repeated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    architecture: str = "resnet18-nopool-w32"
+    epochs: int = Field(default=22, ge=1)
+    batch_size: int = Field(default=128, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=5e-2, ge=0)
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
+    warmup_epochs: float = Field(default=1.0, ge=0)
+    augmentation: str = "dihedral+crop+color"
+    seed: int = 42
+    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    threads: int = Field(default=2, ge=1)
+    pretrained: bool = False
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    architecture: str
+    class_names: tuple[str, ...]
+    input_size: int
+    normalization: Normalization
+    weights_sha256: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    split: SplitSummary | None = None
+    training: TrainingConfig | None = None
+    training_seconds: float | None = None
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    created_at: str = ""

@@ -1,0 +1,77 @@
+"""``python -m eurosat_service.entrypoints.train``: train, evaluate and publish a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from eurosat_service.domain.model_card import TrainingConfig
+from eurosat_service.entrypoints import cli
+from eurosat_service.entrypoints.container import build_container
+from eurosat_service.service_layer.training import train_and_publish
+
+DEFAULTS = TrainingConfig()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m eurosat_service.entrypoints.train", description=__doc__)
+    p.add_argument("--data-dir", type=Path, help="EuroSAT folder (holding 2750/) or EuroSAT.zip [EUROSAT_DATA_DIR]")
+    p.add_argument("--download", action="store_true", help="fetch the official EuroSAT.zip into --data-dir first")
+    p.add_argument("--artifact-uri", help="where to publish: a folder or s3://bucket/prefix [EUROSAT_ARTIFACT_URI]")
+    p.add_argument("--checkpoint-dir", type=Path, help="per-epoch checkpoints [EUROSAT_CHECKPOINT_DIR]")
+    p.add_argument("--work-dir", type=Path, help="where the run's files are written before publishing")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    p.add_argument("--name", default="eurosat-resnet18", help="model name recorded in the card")
+    p.add_argument("--architecture", default=DEFAULTS.architecture,
+                   help="resnet18, resnet18-nopool or resnet18-nopool-w32")
+    p.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+    p.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    p.add_argument("--lr", type=float, default=DEFAULTS.learning_rate)
+    p.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=DEFAULTS.label_smoothing)
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    p.add_argument("--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads")
+    p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights")
+    p.add_argument("--no-progress", action="store_true", help="log epochs only, no progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cli.setup_logging()
+    overrides = {k: v for k, v in {
+        "data_dir": args.data_dir, "artifact_uri": args.artifact_uri,
+        "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir,
+    }.items() if v is not None}
+    container = build_container(resume=args.resume, **overrides)
+    if args.download:
+        from eurosat_service.adapters.eurosat_download import download_eurosat
+
+        container.config.data_dir.from_value(download_eurosat(Path(container.config.data_dir())))
+    config = TrainingConfig(
+        architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+        seed=args.seed, threads=args.threads, pretrained=args.pretrained,
+    )
+    trainer = container.trainer()
+    trainer.show_progress = not args.no_progress
+    run = train_and_publish(
+        source=container.dataset(),
+        trainer=trainer,
+        store=container.artifact_store(),
+        config=config,
+        workdir=Path(container.config.work_dir()),
+        render_confusion_matrix=container.confusion_matrix_renderer(),
+        name=args.name,
+    )
+    print(json.dumps({
+        "version": run.card.version, "artifact": run.published.uri, "sha256": run.published.sha256,
+        "test_accuracy": run.report.accuracy, "test_macro_f1": run.report.macro_f1,
+        "split": run.card.split.counts if run.card.split else {}, "training_seconds": run.card.training_seconds,
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,122 @@
+"""Train, evaluate on the held-out split, and publish: the model factory's use case."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from eurosat_service.domain.dataset import DataSplit, stratified_split
+from eurosat_service.domain.errors import DatasetError
+from eurosat_service.domain.evaluation import EvaluationReport
+from eurosat_service.domain.land_cover import EUROSAT_CLASSES
+from eurosat_service.domain.model_card import EUROSAT_NORMALIZATION, ModelCard, TrainingConfig
+from eurosat_service.domain.ports import ArtifactStore, DatasetSource, PublishedArtifact, Trainer
+
+log = logging.getLogger(__name__)
+
+LIBRARIES = ("torch", "torchvision", "pillow", "eurosat-service")
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    card: ModelCard
+    report: EvaluationReport
+    published: PublishedArtifact
+    split: DataSplit
+
+
+def class_names_of(labels: set[str]) -> tuple[str, ...]:
+    """EuroSAT's canonical order when the labels are EuroSAT's, else alphabetical."""
+    if labels <= set(EUROSAT_CLASSES):
+        return tuple(c for c in EUROSAT_CLASSES if c in labels)
+    return tuple(sorted(labels))
+
+
+def library_versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def new_version(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("v%Y%m%d-%H%M%S")
+
+
+def train_and_publish(
+    source: DatasetSource,
+    trainer: Trainer,
+    store: ArtifactStore,
+    config: TrainingConfig,
+    workdir: Path,
+    render_confusion_matrix: Callable[[EvaluationReport, Path], None],
+    name: str = "eurosat-resnet18",
+    version: str | None = None,
+) -> TrainingRun:
+    images = source.list_images()
+    class_names = class_names_of({i.label for i in images})
+    if len(class_names) < 2:
+        raise DatasetError(f"need images of at least two classes, found {list(class_names)}")
+    split = stratified_split(images, config.split_fractions, config.seed)
+    log.info("split (seed %d): %s", config.seed, split.summary().counts)
+
+    model = trainer.train(split.train, split.val, class_names, config)
+    report = evaluate(trainer, model, split, class_names)
+    log.info("test accuracy %.4f, macro-F1 %.4f on %d images", report.accuracy, report.macro_f1, report.num_images)
+
+    version = version or new_version()
+    val_accuracy = model.history[-1]["val_accuracy"] if model.history else float("nan")
+    card = ModelCard(
+        name=name,
+        version=version,
+        architecture=config.architecture,
+        class_names=class_names,
+        input_size=64,
+        normalization=EUROSAT_NORMALIZATION,
+        weights_sha256="",
+        metrics={"test_accuracy": report.accuracy, "test_macro_f1": report.macro_f1,
+                 "best_val_accuracy": max((h["val_accuracy"] for h in model.history), default=val_accuracy)},
+        split=split.summary(),
+        training=config,
+        training_seconds=round(model.seconds, 1),
+        library_versions=library_versions(),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    out = workdir / version
+    out.mkdir(parents=True, exist_ok=True)
+    card = trainer.save(model, card, out / "model.pt")
+    report = report.model_copy(update={"model_version": version})
+    files = {
+        "model.pt": out / "model.pt",
+        "model_card.json": _write(out / "model_card.json", card.model_dump_json(indent=2)),
+        "evaluation.json": _write(out / "evaluation.json", report.model_dump_json(indent=2)),
+        "confusion_matrix.json": _write(out / "confusion_matrix.json", json.dumps(
+            {"class_names": report.class_names, "matrix": report.confusion_matrix}, indent=2)),
+        "split.json": _write(out / "split.json", json.dumps(
+            {"summary": split.summary().model_dump(), "files": split.listing()}, indent=1)),
+        "history.json": _write(out / "history.json", json.dumps(model.history, indent=2)),
+    }
+    render_confusion_matrix(report, out / "confusion_matrix.png")
+    files["confusion_matrix.png"] = out / "confusion_matrix.png"
+    published = store.publish(version, files)
+    return TrainingRun(card, report, published, split)
+
+
+def evaluate(trainer: Trainer, model, split: DataSplit, class_names: tuple[str, ...]) -> EvaluationReport:
+    index = {n: i for i, n in enumerate(class_names)}
+    probabilities = trainer.predict_probabilities(model, split.test)
+    predicted = [max(range(len(p)), key=p.__getitem__) for p in probabilities]
+    return EvaluationReport.from_labels(class_names, [index[i.label] for i in split.test], predicted, split="test")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path
