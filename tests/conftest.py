@@ -114,7 +114,11 @@ def moto_server() -> Iterator[str]:
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # freeing a large moto state (EC2 in several regions) is slow
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Counts and file numbers are whatever is on disk; only the layout is assumed.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from eurosat_service.domain.dataset import LabeledImage
@@ -57,6 +58,8 @@ class EuroSATZip:
             raise DatasetError(f"archive {self.archive} does not exist") from None
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise DatasetError(f"{self.archive} is not a readable zip archive ({exc}); re-download it") from None
+        except zlib.error as exc:  # a damaged deflated member fails before its CRC is checked
+            raise DatasetError(f"{self.archive} is corrupt ({exc}); re-download it") from None
         if bad is not None:
             raise DatasetError(f"{self.archive} is corrupt (member {bad} fails its CRC); re-download it")
         self._members: dict[LabeledImage, str] = {}

@@ -20,7 +20,7 @@ import warnings
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from eurosat_service.domain.errors import ImageTooLarge, InvalidImage
+from eurosat_service.domain.errors import ImageTooLarge, InvalidImage, UnsupportedImageFormat
 from eurosat_service.domain.model_card import Normalization
 
 # Pillow's own bomb check only raises at twice its limit; we refuse before decoding instead.
@@ -47,7 +47,7 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
     except (ImageTooLarge, InvalidImage):
         raise
     except UnidentifiedImageError:
-        raise InvalidImage("not a recognised image format (expected JPEG, PNG, TIFF, WebP, ...)") from None
+        raise UnsupportedImageFormat("not a recognised image format (expected JPEG, PNG, TIFF, WebP, ...)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
     if image.size != (size, size):

@@ -199,9 +199,17 @@ class TorchTrainer:
             return
         payload = torch.load(path, map_location="cpu", weights_only=True)
         saved = TrainingConfig.model_validate_json(payload["config"])
-        if saved.model_copy(update={"threads": config.threads}) != config or payload["data_id"] != data_id:
+        # Threads may change freely; epochs too (the cosine schedule is recomputed over the new
+        # total, so a run can be shortened or extended); anything else would mix two experiments.
+        if saved.model_copy(update={"threads": config.threads, "epochs": config.epochs}) != config \
+                or payload["data_id"] != data_id:
             raise EurosatError(f"checkpoint {path} was made with other settings or data; "
                                "use the same flags, or remove it to start over")
+        if config.epochs < payload["epoch"]:
+            raise EurosatError(f"checkpoint {path} already has {payload['epoch']} epochs; "
+                               f"--epochs {config.epochs} cannot shorten it below that")
+        if saved.epochs != config.epochs:
+            log.warning("resuming a %d-epoch run as a %d-epoch run", saved.epochs, config.epochs)
         network.load_state_dict(payload["network"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
@@ -222,4 +230,4 @@ class TorchTrainer:
     def load(self, path: Path) -> TrainedModel:
         network, card = load_model(path)
         self.normalization = card.normalization
-        return TrainedModel(network, card.architecture, card.class_names, [], card.training_seconds or 0.0)
+        return TrainedModel(network, card.architecture, card.class_names, [], card.training_seconds or 0.0, card)

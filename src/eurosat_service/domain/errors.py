@@ -31,6 +31,10 @@ class InvalidImage(EurosatError):
     """An upload is not a decodable image."""
 
 
+class UnsupportedImageFormat(InvalidImage):
+    """An upload is not in any image format the decoder knows (a text file, a PDF, ...)."""
+
+
 class ImageTooLarge(EurosatError):
     """An image's pixel count exceeds the limit (a decompression bomb, or just too big)."""
 
@@ -45,6 +49,22 @@ class DeploymentError(EurosatError):
 
 class InvalidDeploymentConfig(DeploymentError):
     """A deployment setting is refused before any resource is created."""
+
+
+class CloudAccessError(DeploymentError):
+    """AWS cannot be used: no or expired credentials, unknown profile, access denied, unreachable."""
+
+
+class ServiceUnhealthy(DeploymentError):
+    """The service never became healthy; the message carries its events and stopped tasks' reasons."""
+
+
+class DeploymentTimeout(DeploymentError):
+    """A wait (service stable, service inactive) ran past its timeout."""
+
+
+class ResourceInUse(DeploymentError):
+    """AWS refuses to delete a resource something still uses (a security group with live ENIs)."""
 
 
 class BuildError(EurosatError):

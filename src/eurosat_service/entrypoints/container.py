@@ -8,10 +8,25 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from eurosat_service.adapters import aws_session
-from eurosat_service.adapters.artifact_uri import open_artifact_store
+from eurosat_service.adapters.artifact_uri import open_artifact_store, resolve_model_file
+from eurosat_service.adapters.cloudwatch_logs import CloudWatchLogs
 from eurosat_service.adapters.confusion_matrix_png import render_confusion_matrix
+from eurosat_service.adapters.ec2_network import Ec2Network
+from eurosat_service.adapters.ecr_registry import EcrRegistry
+from eurosat_service.adapters.ecr_repository_remover import EcrRepositoryRemover
+from eurosat_service.adapters.ecs_fargate_deployer import EcsFargateDeployer
 from eurosat_service.adapters.eurosat_files import open_dataset
+from eurosat_service.adapters.http_probe import UrllibEndpointProbe
+from eurosat_service.adapters.image_builders import open_image_builder
+from eurosat_service.adapters.iam_task_role import IamTaskRoles
+from eurosat_service.adapters.lazy_aws_client import lazy_client
+from eurosat_service.adapters.prometheus_metrics import ServiceMetrics
+from eurosat_service.adapters.s3_bucket_remover import S3BucketRemover
+from eurosat_service.adapters.sts_account import StsCloudAccount
+from eurosat_service.adapters.torch_classifier import TorchClassifier
 from eurosat_service.adapters.torch_trainer import TorchTrainer
+from eurosat_service.service_layer.deployment import Cloud
+from eurosat_service.service_layer.inference import InferenceService
 
 
 class Container(containers.DeclarativeContainer):
@@ -30,6 +45,45 @@ class Container(containers.DeclarativeContainer):
         TorchTrainer, source=dataset, checkpoint_dir=config.checkpoint_dir, resume=config.resume
     )
     confusion_matrix_renderer = providers.Object(render_confusion_matrix)
+    # a verified local model.pt for config.model_uri (S3 objects are cached in model_cache_dir)
+    model_file = providers.Singleton(
+        resolve_model_file, config.model_uri, config.model_cache_dir, s3_client=s3_client.provider
+    )
+
+    # Inference engine: the loaded model, its micro-batcher and the service's metrics
+    classifier = providers.Singleton(
+        TorchClassifier, model_file, threads=config.inference_threads, max_pixels=config.max_image_pixels
+    )
+    metrics = providers.Singleton(ServiceMetrics)
+    inference = providers.Singleton(
+        InferenceService, classifier, max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms,
+        max_queue=config.max_queue, decode_in=config.decode_in, decode_threads=config.decode_threads,
+        on_batch=metrics.provided.observe_batch,
+    )
+
+    # Launch control (deploy to ECS Fargate): one boto3 client per AWS service (made on first
+    # use), one adapter per port
+    aws_endpoint = config.aws_endpoint_url
+    sts_client = providers.Singleton(lazy_client, boto3_session.provider, "sts", aws_endpoint)
+    logs_client = providers.Singleton(lazy_client, boto3_session.provider, "logs", aws_endpoint)
+    iam_client = providers.Singleton(lazy_client, boto3_session.provider, "iam", aws_endpoint)
+    ec2_client = providers.Singleton(lazy_client, boto3_session.provider, "ec2", aws_endpoint)
+    ecs_client = providers.Singleton(lazy_client, boto3_session.provider, "ecs", aws_endpoint)
+    ecr_client = providers.Singleton(lazy_client, boto3_session.provider, "ecr", aws_endpoint)
+    cloud_account = providers.Singleton(StsCloudAccount, sts_client)
+    cloudwatch_logs = providers.Singleton(CloudWatchLogs, logs_client)  # the LogGroups and LogReader ports
+    task_roles = providers.Singleton(IamTaskRoles, iam_client, cloud_account, config.aws_region)
+    network = providers.Singleton(Ec2Network, ec2_client)
+    deployer = providers.Singleton(EcsFargateDeployer, ecs_client)
+    cloud = providers.Factory(Cloud, account=cloud_account, log_groups=cloudwatch_logs, roles=task_roles,
+                              network=network, deployer=deployer)
+    repository_remover = providers.Singleton(EcrRepositoryRemover, ecr_client)
+    bucket_remover = providers.Singleton(S3BucketRemover, s3_client)
+    endpoint_probe = providers.Factory(UrllibEndpointProbe)
+
+    # Shipping container (`deploy image`): the local build tool and the registry (ECR or a stand-in)
+    image_builder = providers.Singleton(open_image_builder, config.image_builder, network=config.image_build_network)
+    image_registry = providers.Singleton(EcrRegistry, ecr_client, registry_url=config.registry_url)
 
 
 def build_container(**overrides: object) -> Container:

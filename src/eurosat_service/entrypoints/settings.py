@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,8 +26,38 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path.home() / ".cache" / "eurosat-service"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    inference_threads: int = Field(default=0, ge=0)  # torch threads of the inference worker; 0: one per CPU
+    max_batch_size: int = Field(default=32, ge=1)  # images per micro-batch
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # how long a micro-batch waits to fill
+    max_queue: int = Field(default=64, ge=1)  # images waiting; beyond it requests get 503
+    decode_in: Literal["request", "worker"] = "request"  # where uploads are decoded
+    decode_threads: int = Field(default=2, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)  # request body limit -> 413
+    max_batch_files: int = Field(default=32, ge=1)  # files per /predict/batch
+    max_image_pixels: int = Field(default=4096 * 4096, ge=1)  # decoded size limit (bombs) -> 413
+    shutdown_timeout_s: float = Field(default=20.0, ge=0)  # graceful shutdown: in-flight requests
 
     # AWS (region, profile and endpoint; credentials come from boto3's usual chain)
     aws_region: str = "us-east-1"
     aws_profile: str | None = None
     aws_endpoint_url: str | None = None
+
+    # Shipping container (`deploy image`): build the image and push it to ECR
+    image_repository: str = "eurosat-service"  # the ECR repository name
+    image_keep_count: int = Field(default=10, ge=1)  # the lifecycle policy expires older images
+    image_builder: Literal["auto", "docker", "buildah", "podman"] = "auto"
+    image_build_network: str | None = None  # e.g. "host" so a build reaches a loopback wheel server
+    image_pip_cert: Path | None = None  # a proxy's CA for pip inside the build (default: $PIP_CERT)
+    registry_url: str | None = None  # push to this registry instead of the host ECR reports
+
+    # Launch control (`deploy`): sizes are Fargate CPU units / MiB, checked before any AWS call
+    deploy_name_prefix: str = "eurosat"
+    deploy_cpu: int = 256
+    deploy_memory: int = 512
+    deploy_desired_count: int = 1
+    deploy_log_retention_days: int = 7
+    deploy_wait_timeout: float = Field(default=900.0, gt=0)  # seconds for the service to be stable/inactive
+    deploy_poll_seconds: float = Field(default=10.0, gt=0)
+    deploy_model_uri: str | None = None  # EUROSAT_MODEL_URI inside the task; None keeps the image's model
+    # per-region overrides of the Fargate list prices, JSON: {"eu-west-1": {"vcpu_hour": .., "gb_hour": ..}}
+    fargate_prices: dict[str, dict[str, float]] = Field(default_factory=dict)

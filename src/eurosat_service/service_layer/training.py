@@ -61,6 +61,7 @@ def train_and_publish(
     name: str = "eurosat-resnet18",
     version: str | None = None,
 ) -> TrainingRun:
+    store.versions()  # a missing bucket or refused credentials fail now, not after hours of training
     images = source.list_images()
     class_names = class_names_of({i.label for i in images})
     if len(class_names) < 2:

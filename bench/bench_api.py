@@ -1,0 +1,272 @@
+"""Benchmark the inference engine against a naive FastAPI baseline, on loopback, same load.
+
+    .venv/bin/python bench/bench_api.py --service-python .venv-cpu/bin/python
+
+Starts the service (``python -m eurosat_service.entrypoints.api``) and the baseline
+(``bench/naive_app.py``: eager PyTorch, one forward per request, torchvision transforms) one
+after the other, drives each with the same closed-loop load (``--clients`` keep-alive
+connections posting real EuroSAT tiles for ``--duration`` seconds after a warm-up), and prints
+requests/s, p50/p99 latency, peak RSS and time-to-ready for each, their ratios, the raw batched
+throughput of the network alone (at the service's max batch size and thread count) and the
+service's fraction of it. ``--json`` writes every figure to a file as well.
+
+The load generator is a minimal asyncio HTTP/1.1 client (a few microseconds of CPU a request),
+so it takes as little CPU as possible from the servers it measures on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import free_port, real_images  # shared helpers
+
+TARGETS = {"throughput_ratio": 4.0, "p99_ms": 150.0, "raw_fraction": 0.70, "rss_mib": 350.0, "ready_s": 3.0}
+
+# The served network exactly as the service runs it (TorchClassifier: channels-last, same threads).
+RAW_THROUGHPUT = r"""
+import json, sys, time
+from pathlib import Path
+import torch
+from eurosat_service.adapters.preprocessing import normalize
+from eurosat_service.adapters.torch_classifier import TorchClassifier
+path, threads, batch, seconds, *images = sys.argv[1:]
+batch, seconds = int(batch), float(seconds)
+classifier = TorchClassifier(path, threads=int(threads))
+pixels = [classifier.decode(Path(p).read_bytes()) for p in images]
+x = torch.stack([pixels[i % len(pixels)] for i in range(batch)])
+norm = classifier.card.normalization
+with torch.inference_mode():
+    for _ in range(3):
+        classifier.network(normalize(x, norm).contiguous(memory_format=torch.channels_last))
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.softmax(classifier.network(normalize(x, norm).contiguous(memory_format=torch.channels_last)), dim=1)
+        done += batch
+    print(json.dumps({"images_per_s": done / (time.perf_counter() - start), "threads": classifier.threads,
+                      "torch": torch.__version__}))
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    python: str
+    torch: str
+    ready_s: float
+    requests: int
+    errors: dict[str, int]
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    peak_rss_mib: float
+
+
+def multipart_request(host: str, port: int, path: str, image: Path) -> bytes:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{image.name}\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + image.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+async def _client(host: str, port: int, requests: list[bytes], offset: int, until: float,
+                  latencies: list[float], statuses: Counter) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    i = offset
+    try:
+        while time.perf_counter() < until:
+            started = time.perf_counter()
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length, close = 0, False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses[int(head[9:12])] += 1
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+    finally:
+        writer.close()
+
+
+async def drive(host: str, port: int, requests: list[bytes], clients: int, seconds: float) -> tuple[list[float], Counter]:
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(_client(host, port, requests, n, until, latencies, statuses) for n in range(clients)))
+    return latencies, statuses
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def torch_version(python: str) -> str:
+    out = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() or "?"
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # refused, reset, or 503 (HTTPError) while starting
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"{url} not ready within {timeout}s")
+
+
+def measure(name: str, python: str, command: list[str], env: dict[str, str], args: argparse.Namespace,
+            images: list[Path], log_dir: Path) -> Result:
+    port = free_port()
+    started = time.perf_counter()
+    with open(log_dir / f"{name}.log", "wb") as log:
+        proc = subprocess.Popen([python, *command, "--port", str(port)], env={**os.environ, **env}, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        ready_s = time.perf_counter() - started
+        requests = [multipart_request("127.0.0.1", port, "/predict", image) for image in images]
+        asyncio.run(drive("127.0.0.1", port, requests, args.clients, args.warmup))
+        latencies, statuses = asyncio.run(drive("127.0.0.1", port, requests, args.clients, args.duration))
+        rss = peak_rss_mib(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    ok = statuses.get(200, 0)
+    return Result(
+        name=name, python=python, torch=torch_version(python), ready_s=round(ready_s, 2), requests=ok,
+        errors={str(k): v for k, v in statuses.items() if k != 200}, rps=round(ok / args.duration, 1),
+        p50_ms=round(1000 * percentile(latencies, 0.50), 1), p99_ms=round(1000 * percentile(latencies, 0.99), 1),
+        peak_rss_mib=round(rss, 1),
+    )
+
+
+def raw_throughput(python: str, model_path: Path, threads: int, batch: int, images: list[Path]) -> dict:
+    out = subprocess.run([python, "-c", RAW_THROUGHPUT, str(model_path), str(threads), str(batch), "3",
+                          *map(str, images)], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def parse_args() -> argparse.Namespace:
+    shipped = ROOT / "models" / "eurosat-resnet18"
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-uri", default=str(shipped), help="the model both servers load [%(default)s]")
+    p.add_argument("--service-python", default=sys.executable,
+                   help="interpreter for the service (use .venv-cpu/bin/python for the CPU-only torch RSS)")
+    p.add_argument("--baseline-python", default=sys.executable, help="interpreter for the baseline (needs torchvision)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent keep-alive connections [%(default)s]")
+    p.add_argument("--duration", type=float, default=15.0, help="measured seconds per server [%(default)s]")
+    p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds of load first [%(default)s]")
+    p.add_argument("--json", type=Path, help="also write all figures to this file")
+    p.add_argument("--skip-baseline", action="store_true")
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    from eurosat_service.adapters.artifact_uri import resolve_model_file
+    from eurosat_service.entrypoints.settings import Settings
+
+    settings = Settings(model_uri=args.model_uri)
+    model_path = resolve_model_file(args.model_uri, settings.model_cache_dir, s3_client=lambda: None)
+    images = real_images()
+    env = {"EUROSAT_MODEL_URI": args.model_uri, "PYTHONUNBUFFERED": "1"}
+    print(f"model {model_path}; {len(images)} real EuroSAT tiles; {args.clients} clients; "
+          f"{args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {os.cpu_count()} CPUs; "
+          f"max_batch_size={settings.max_batch_size} max_wait_ms={settings.max_wait_ms} "
+          f"inference_threads={settings.inference_threads} decode_in={settings.decode_in}", flush=True)
+
+    raw = raw_throughput(args.service_python, model_path, settings.inference_threads, settings.max_batch_size, images)
+    raw_all = raw
+    if raw["threads"] != os.cpu_count():
+        raw_all = raw_throughput(args.service_python, model_path, os.cpu_count() or 1, settings.max_batch_size, images)
+    print(f"raw batched throughput (network alone, batch {settings.max_batch_size}, torch {raw['torch']}): "
+          f"{raw['images_per_s']:.0f} img/s at the service's {raw['threads']} thread(s), "
+          f"{raw_all['images_per_s']:.0f} img/s at {raw_all['threads']}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as logs:
+        results = [measure("service", args.service_python, ["-m", "eurosat_service.entrypoints.api"], env, args,
+                           images, Path(logs))]
+        if not args.skip_baseline:
+            results.append(measure(
+                "baseline", args.baseline_python, ["-m", "uvicorn", "bench.naive_app:app", "--log-level", "warning"],
+                {"NAIVE_MODEL_PATH": str(model_path), "PYTHONPATH": str(ROOT)}, args, images, Path(logs)))
+
+    print(f"\n{'':10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}{'ready s':>9}  torch / errors")
+    for r in results:
+        print(f"{r.name:10}{r.rps:>9}{r.p50_ms:>9}{r.p99_ms:>9}{r.peak_rss_mib:>14}{r.ready_s:>9}  {r.torch} / {r.errors}")
+    service = results[0]
+    summary = {
+        "service_fraction_of_raw": round(service.rps / raw["images_per_s"], 3),
+        "service_fraction_of_raw_all_cores": round(service.rps / raw_all["images_per_s"], 3),
+    }
+    if len(results) > 1:
+        summary["throughput_ratio"] = round(service.rps / results[1].rps, 2)
+        summary["p99_ratio"] = round(service.p99_ms / results[1].p99_ms, 2)
+        summary["rss_ratio"] = round(service.peak_rss_mib / results[1].peak_rss_mib, 2)
+    print("\n" + "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    checks = {
+        f"throughput >= {TARGETS['throughput_ratio']}x baseline": summary.get("throughput_ratio", 0) >= TARGETS["throughput_ratio"],
+        f"p99 < {TARGETS['p99_ms']:.0f} ms": service.p99_ms < TARGETS["p99_ms"],
+        f">= {TARGETS['raw_fraction']:.0%} of raw batched throughput": summary["service_fraction_of_raw"] >= TARGETS["raw_fraction"],
+        f"peak RSS < {TARGETS['rss_mib']:.0f} MiB (torch {service.torch})": service.peak_rss_mib < TARGETS["rss_mib"],
+        f"ready < {TARGETS['ready_s']:.0f} s": service.ready_s < TARGETS["ready_s"],
+    }
+    print("\n" + "\n".join(f"[{'PASS' if ok else 'FAIL'}] {name}" for name, ok in checks.items()))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "settings": {"clients": args.clients, "duration_s": args.duration, "max_batch_size": settings.max_batch_size,
+                         "max_wait_ms": settings.max_wait_ms, "inference_threads": settings.inference_threads,
+                         "decode_in": settings.decode_in},
+            "raw": {"service_threads": raw, "all_cores": raw_all},
+            "results": [asdict(r) for r in results], "summary": summary, "checks": checks,
+        }, indent=2))
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The ``Classifier`` port on a plain PyTorch network: the serving side of ``model_file``.
+
+Decoding and normalisation are the training pipeline's own (``adapters/preprocessing``), so the
+API sees exactly the pixels and the input scale training saw. Needs torch alone (no torchvision).
+
+The network runs in channels-last memory format: oneDNN's convolutions work in NHWC natively,
+which saves about a quarter of the CPU time of a batch; probabilities differ from the
+channels-first ones by under 1e-6 (the parity test holds them to 1e-5).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+# The CPU-only torch wheel warns on import when numpy is absent; serving never touches numpy.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+import torch
+from PIL import Image
+
+from eurosat_service.adapters.cpu_quota import available_cpus
+from eurosat_service.adapters.model_file import load_model
+from eurosat_service.adapters.preprocessing import DEFAULT_MAX_PIXELS, decode_rgb, normalize
+from eurosat_service.domain.model_card import ModelCard
+from eurosat_service.domain.prediction import Prediction
+
+
+class TorchClassifier:
+    def __init__(self, model_path: Path | str, threads: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        """``threads`` is torch's intra-op thread count; 0 means one per CPU this process may use."""
+        self.threads = threads if threads > 0 else available_cpus()
+        self.max_pixels = max_pixels
+        _limit_interop_threads()
+        torch.set_num_threads(self.threads)
+        self.network, self._card = load_model(Path(model_path))
+        self.network.eval().to(memory_format=torch.channels_last)
+        self._class_names = tuple(self._card.class_names)
+
+    @property
+    def card(self) -> ModelCard:
+        return self._card
+
+    def decode(self, image: bytes) -> torch.Tensor:
+        return decode_rgb(image, self._card.input_size, self.max_pixels)
+
+    def predict(self, images: Sequence[bytes]) -> list[Prediction]:
+        return self.predict_decoded([self.decode(image) for image in images])
+
+    def predict_decoded(self, pixels: Sequence[torch.Tensor]) -> list[Prediction]:
+        if not pixels:
+            return []
+        # The intra-op thread count is per calling thread under OpenMP: set it where we run.
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            batch = normalize(torch.stack(list(pixels)), self._card.normalization)
+            batch = batch.contiguous(memory_format=torch.channels_last)
+            probabilities = torch.softmax(self.network(batch), dim=1).tolist()
+        version = self._card.version
+        return [Prediction.from_probabilities(self._class_names, p, version) for p in probabilities]
+
+    def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:
+        """One forward per batch size (oneDNN picks and caches its kernels on first use), and
+        every Pillow format plugin imported now rather than on the first unrecognised upload."""
+        Image.init()
+        size = self._card.input_size
+        for n in batch_sizes:
+            self.predict_decoded([torch.zeros(3, size, size, dtype=torch.uint8)] * n)
+
+
+def _limit_interop_threads() -> None:
+    # One inference worker runs one forward at a time, so an inter-op pool only costs memory.
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or parallel work already ran in this process
+        pass

@@ -1,0 +1,105 @@
+"""``python -m eurosat_service.entrypoints.api``: serve the model over HTTP with uvicorn.
+
+The model is loaded and verified before the server binds its port, so a model URI that cannot
+be loaded ends the process with one ``error: ...`` line and exit code 2: the service never
+serves half-loaded. ``/readyz`` answers 200 once the warm-up inference ran, and 503 again while
+shutting down; on SIGTERM uvicorn stops accepting connections, finishes the requests in flight
+(up to ``shutdown_timeout_s``), then the inference worker drains its queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from eurosat_service import __version__
+from eurosat_service.entrypoints import cli
+from eurosat_service.entrypoints.container import Container, build_container
+from eurosat_service.entrypoints.web import demo, health, metrics, model_card, predictions
+from eurosat_service.entrypoints.web.errors import install_error_handlers
+from eurosat_service.entrypoints.web.middleware import BodySizeLimit, RequestLog
+
+log = logging.getLogger("eurosat_service.api")
+
+ROUTERS = (predictions, health, model_card, metrics, demo)
+
+
+def create_app(container: Container | None = None) -> FastAPI:
+    """The ASGI app over ``container``; the model loads (if not yet) when the app starts."""
+    container = container or build_container()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        inference = container.inference()
+        registry = container.metrics()
+        card = inference.classifier.card
+        registry.set_model(card.name, card.version, card.architecture)
+        registry.track_queue_depth(lambda: inference.queue_depth)
+        await run_in_threadpool(inference.start)  # warm-up runs off the event loop
+        registry.ready.set(1)
+        log.info("ready", extra={"fields": {"model": card.name, "model_version": card.version}})
+        try:
+            yield
+        finally:
+            registry.ready.set(0)
+            await run_in_threadpool(inference.stop, container.config.shutdown_timeout_s())
+            log.info("stopped")
+
+    app = FastAPI(
+        title="EuroSAT land-cover classifier",
+        version=__version__,
+        description="Classifies 64x64 satellite tiles into the ten EuroSAT land-cover classes.",
+        lifespan=lifespan,
+    )
+    app.state.container = container
+    for module in ROUTERS:
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=container.config.max_upload_bytes())
+    known = frozenset({route.path for m in ROUTERS for route in m.router.routes}  # type: ignore[attr-defined]
+                      | {app.docs_url, app.redoc_url, app.openapi_url} - {None})
+    app.add_middleware(RequestLog, metrics=container.metrics(), endpoints=known)  # outermost: sees every status
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m eurosat_service.entrypoints.api", description=__doc__.splitlines()[0])
+    p.add_argument("--host", help="interface to listen on [EUROSAT_HOST, default 127.0.0.1]")
+    p.add_argument("--port", type=int, help="TCP port [EUROSAT_PORT, default 8000]")
+    p.add_argument("--model-uri", help="a model store folder, a model.pt, or s3://bucket/prefix "
+                                       "[EUROSAT_MODEL_URI, default: the model shipped in models/]")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from eurosat_service.entrypoints.json_logging import setup_json_logging
+
+    args = parse_args(argv)
+    setup_json_logging()
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_uri": args.model_uri}.items()
+                 if v is not None}
+    container = build_container(**overrides)
+    container.classifier()  # load and verify now: a bad model stops here, before the port opens
+    app = create_app(container)
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=container.config.host(),
+        port=container.config.port(),
+        lifespan="on",
+        access_log=False,  # RequestLog writes a richer line per request
+        log_config=None,  # keep setup_json_logging's handlers
+        timeout_graceful_shutdown=container.config.shutdown_timeout_s(),
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,37 @@
+"""Small parsers for the deploy job's flags, kept apart so they load without the container."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+from eurosat_service.domain.errors import InvalidDeploymentConfig
+
+_SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidDeploymentConfig(f"--env expects KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def parse_since(text: str, now: float | None = None) -> int:
+    """``30s``/``10m``/``2h``/``1d`` ago, or an ISO 8601 time; epoch milliseconds."""
+    now = time.time() if now is None else now
+    match = _SINCE.match(text.strip())
+    if match:
+        seconds = float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+        return int((now - seconds) * 1000)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidDeploymentConfig(f"--since {text!r}: use 30s, 10m, 2h, 1d or an ISO time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)

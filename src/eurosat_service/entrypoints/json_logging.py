@@ -1,0 +1,55 @@
+"""One JSON object per log line (what CloudWatch Logs Insights parses without a pattern).
+
+A record's ``extra={"fields": {...}}`` become top-level keys; a traceback becomes one escaped
+string, so a log line is always exactly one line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_json_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for our loggers and uvicorn's (its access log is replaced by
+    ``RequestLog``'s richer line). Records pass through a queue to a writer thread, so the event
+    loop never waits on formatting or on a ``write`` to a slow log pipe."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, handler, respect_handler_level=True)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(logging.handlers.QueueHandler(records))
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("PIL", "botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    listener.start()
+    atexit.register(listener.stop)  # flushes what is queued

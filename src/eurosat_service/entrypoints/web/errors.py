@@ -1,0 +1,102 @@
+"""Domain errors and framework errors -> JSON ``{"error", "detail"}`` with the right status.
+
+Nothing here ever puts a traceback in a response: an unexpected exception answers a generic 500
+naming the request id, and the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from eurosat_service.domain.errors import (
+    EurosatError,
+    ImageTooLarge,
+    InvalidImage,
+    Overloaded,
+    UnsupportedImageFormat,
+)
+from eurosat_service.entrypoints.web.schemas import ErrorOut
+
+log = logging.getLogger("eurosat_service.api")
+
+RETRY_AFTER_SECONDS = 1
+
+# Most specific first: UnsupportedImageFormat is an InvalidImage.
+DOMAIN_STATUS: tuple[tuple[type[EurosatError], int, str], ...] = (
+    (UnsupportedImageFormat, 415, "unsupported_image_format"),
+    (InvalidImage, 422, "invalid_image"),
+    (ImageTooLarge, 413, "image_too_large"),
+    (Overloaded, 503, "overloaded"),
+)
+
+
+class TooManyFiles(EurosatError):
+    """More files in one batch request than the configured maximum."""
+
+
+# What /docs lists for the prediction endpoints.
+PREDICT_ERRORS = {
+    413: {"model": ErrorOut, "description": "upload above the size limit, or an image with too many pixels"},
+    415: {"model": ErrorOut, "description": "not an image format the service can read"},
+    422: {"model": ErrorOut, "description": "missing field, corrupt or truncated image"},
+    503: {"model": ErrorOut, "description": "the inference queue is full; retry after `Retry-After` seconds"},
+}
+
+
+def error_response(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None, request: Request | None = None
+) -> JSONResponse:
+    if request is not None:
+        request.scope.setdefault("state", {})["error"] = error  # for the request's log line
+    return JSONResponse(ErrorOut(error=error, detail=detail).model_dump(), status_code=status, headers=headers)
+
+
+def status_of(exc: EurosatError) -> tuple[int, str]:
+    if isinstance(exc, TooManyFiles):
+        return 422, "too_many_files"
+    for kind, status, code in DOMAIN_STATUS:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "internal_error"
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EurosatError)
+    status, code = status_of(exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return error_response(status, code, str(exc), headers, request)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    detail = "; ".join(problems) + " (send the image as multipart/form-data)"
+    return error_response(422, "invalid_request", detail, request=request)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None), request)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request.scope.get("state", {}).get("request_id", "?")
+    log.exception("unhandled error in %s (request %s)", request.url.path, request_id)
+    return error_response(500, "internal_error", f"internal error (request id {request_id})", request=request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EurosatError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,496 @@
+"""Launch control's use cases: plan, up, status, logs, down and smoke, as functions over the ports.
+
+Order matters for a clean teardown: `up` reads (credentials, default VPC) before it creates
+anything, then creates log group -> roles -> security group -> cluster -> task definition ->
+service, each tagged; `down` finds the same things by their tags and removes them in reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from eurosat_service.domain.deployment import (
+    CONTAINER_PORT,
+    CostEstimate,
+    DeploymentNames,
+    DeploymentSpec,
+    DeploymentStatus,
+    EcrImage,
+    FargatePrices,
+    LogEvent,
+    Resource,
+    ServiceSpec,
+    ServiceState,
+    TaskDefinitionRef,
+    TaskState,
+    s3_location,
+)
+from eurosat_service.domain.errors import (
+    DeploymentError,
+    DeploymentTimeout,
+    InvalidDeploymentConfig,
+    ResourceInUse,
+    ServiceUnhealthy,
+)
+from eurosat_service.domain.land_cover import EUROSAT_CLASSES
+from eurosat_service.domain.ports import (
+    CloudAccount,
+    Deployer,
+    EndpointProbe,
+    HttpReply,
+    LogGroups,
+    LogReader,
+    Network,
+    ProgressCallback,
+    ResourceRemover,
+    TaskRoles,
+)
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[str], None]
+
+
+def _quiet_step(message: str) -> None:
+    log.info(message)
+
+
+def _quiet_progress(stage: str, values: Mapping[str, float]) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """The ports one deployment needs, bundled to keep the use cases' signatures short."""
+
+    account: CloudAccount
+    log_groups: LogGroups
+    roles: TaskRoles
+    network: Network
+    deployer: Deployer
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """How long and how often to poll AWS; clock and sleep are swapped in unit tests."""
+
+    timeout: float = 900.0
+    poll: float = 10.0
+    iam_propagation: float = 10.0  # IAM is eventually consistent: a new role is not usable at once
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+# -- plan -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    spec: DeploymentSpec
+    resources: tuple[str, ...]
+    cost: CostEstimate
+
+
+def plan(spec: DeploymentSpec, prices: FargatePrices) -> Plan:
+    """What `up` makes and what it costs; no AWS call, so it works without credentials."""
+    n = spec.names
+    resources = [
+        f"CloudWatch log group {n.log_group} (retention {spec.log_retention_days} days)",
+        f"IAM role {n.execution_role} (task execution: pull the image, write its logs; nothing else)",
+    ]
+    if spec.model_location:
+        bucket, prefix = spec.model_location
+        resources.append(f"IAM role {n.task_role} (the app's own: read-only s3://{bucket}/{prefix})")
+    resources += [
+        f"security group {n.security_group} in the default VPC (inbound TCP {CONTAINER_PORT} only, "
+        "outbound HTTPS only)",
+        f"ECS cluster {n.cluster}",
+        f"task definition {n.family} (Fargate, {spec.cpu} CPU units / {spec.memory} MiB, "
+        f"image {spec.image_uri or '<none yet>'})",
+        f"ECS service {n.service} ({spec.desired_count} task(s) in public subnets with a public IP, "
+        "circuit breaker with rollback)",
+    ]
+    return Plan(spec, tuple(resources), spec.cost(prices))
+
+
+# -- up -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UpResult:
+    task_definition: TaskDefinitionRef
+    service_change: str  # created, updated, unchanged
+    created: tuple[str, ...]
+    service: ServiceState
+    public_ips: tuple[str, ...]
+
+    @property
+    def endpoint(self) -> str | None:
+        return f"http://{self.public_ips[0]}" if self.public_ips else None
+
+
+def up(
+    spec: DeploymentSpec,
+    cloud: Cloud,
+    waiting: Waiting = Waiting(),
+    on_step: Step = _quiet_step,
+    on_progress: ProgressCallback = _quiet_progress,
+) -> UpResult:
+    if not spec.image_uri:
+        raise InvalidDeploymentConfig(
+            "no image to deploy: pass --image-uri, or build and push one with the `image` command first")
+    n, tags = spec.names, spec.tags
+    on_step(f"AWS account {cloud.account.account_id()}, region {spec.region}")
+    placement = cloud.network.default_placement()
+    on_step(f"default VPC {placement.vpc_id}, {len(placement.subnet_ids)} public subnet(s)")
+
+    created: list[str] = []
+
+    def note(kind: str, name: str, was_created: bool) -> None:
+        on_step(f"{kind} {name}: {'created' if was_created else 'already there'}")
+        if was_created:
+            created.append(f"{kind} {name}")
+
+    ensured = cloud.log_groups.ensure(n.log_group, spec.log_retention_days, tags)
+    note("log group", n.log_group, ensured.created)
+    execution_role = cloud.roles.ensure_execution_role(n.execution_role, n.log_group, spec.image_uri, tags)
+    note("IAM role", n.execution_role, execution_role.created)
+    task_role_arn, new_role = None, execution_role.created
+    if spec.model_location:
+        task_role = cloud.roles.ensure_task_role(n.task_role, *spec.model_location, tags)
+        note("IAM role", n.task_role, task_role.created)
+        task_role_arn, new_role = task_role.id, new_role or task_role.created
+    group = cloud.network.ensure_security_group(n.security_group, placement.vpc_id, CONTAINER_PORT, tags)
+    note("security group", f"{n.security_group} ({group.id})", group.created)
+    note("cluster", n.cluster, cloud.deployer.ensure_cluster(n.cluster, tags).created)
+    revision = cloud.deployer.register_task_definition(spec.task_definition(execution_role.id, task_role_arn))
+    note("task definition", f"{n.family}:{revision.revision}", revision.created)
+    if new_role and waiting.iam_propagation:  # else the first task may fail to assume it
+        on_step(f"waiting {waiting.iam_propagation:.0f} s for the new IAM role to propagate")
+        waiting.sleep(waiting.iam_propagation)
+    change = cloud.deployer.ensure_service(ServiceSpec(
+        cluster=n.cluster, name=n.service, task_definition_arn=revision.arn, desired_count=spec.desired_count,
+        subnet_ids=placement.subnet_ids, security_group_ids=(group.id,), tags=tags,
+    ))
+    on_step(f"service {n.service}: {change}")
+    if change == "created":
+        created.append(f"service {n.service}")
+    state = wait_until_stable(cloud.deployer, n, revision.arn, waiting, on_progress)
+    return UpResult(revision, change, tuple(created), state, public_ips(cloud, n))
+
+
+def wait_until_stable(
+    deployer: Deployer, names: DeploymentNames, target: str, waiting: Waiting, on_progress: ProgressCallback
+) -> ServiceState:
+    """Poll until the service runs ``target`` with every task healthy; explain a failure or timeout."""
+    start = waiting.clock()
+    while True:
+        state = deployer.service(names.cluster, names.service)
+        if state is None:
+            raise DeploymentError(f"service {names.service} disappeared while waiting for it")
+        elapsed = waiting.clock() - start
+        on_progress("stable", {"elapsed": elapsed, "timeout": waiting.timeout, "running": state.running,
+                               "desired": state.desired, "pending": state.pending})
+        if state.stable_on(target):
+            return state
+        if state.failed_for(target):
+            raise ServiceUnhealthy(explain(deployer, names, state, "never became healthy"))
+        if elapsed >= waiting.timeout:
+            raise DeploymentTimeout(explain(deployer, names, state, f"was not stable after {waiting.timeout:.0f} s"))
+        waiting.sleep(waiting.poll)
+
+
+def explain(deployer: Deployer, names: DeploymentNames, state: ServiceState, what: str) -> str:
+    """The service's recent events and its stopped tasks' reasons: what a person needs to fix it."""
+    lines = [f"service {names.service} {what}: {state.running}/{state.desired} running, "
+             f"{state.pending} pending, rollout {state.rollout_state or 'unknown'}"
+             + (f" ({state.rollout_reason})" if state.rollout_reason else "")]
+    if state.events:
+        lines.append("recent service events:")
+        lines += [f"  - {event}" for event in state.events[:5]]
+    stopped = deployer.tasks(names.cluster, names.service, stopped=True)
+    if stopped:
+        lines.append("stopped tasks:")
+        for task in stopped[:5]:
+            reasons = "; ".join(task.container_reasons)
+            reason = task.stopped_reason or "no reason given"
+            lines.append(f"  - task {task.id}: {reason}" + (f" ({reasons})" if reasons else ""))
+    if not state.events and not stopped:
+        lines.append("AWS reported no service events and no stopped tasks yet.")
+    lines.append("Resources were left in place for inspection: `logs` shows the container's output, "
+                 "`down` removes everything `up` created.")
+    return "\n".join(lines)
+
+
+def public_ips(cloud: Cloud, names: DeploymentNames) -> tuple[str, ...]:
+    """Public IPs of the running tasks, through each task's network interface."""
+    ips = []
+    for task in cloud.deployer.tasks(names.cluster, names.service):
+        if task.network_interface_id:
+            ip = cloud.network.public_ip(task.network_interface_id)
+            if ip:
+                ips.append(ip)
+    return tuple(ips)
+
+
+# -- status ---------------------------------------------------------------------------------------
+def status(names: DeploymentNames, region: str, cloud: Cloud, probe: EndpointProbe | None = None) -> DeploymentStatus:
+    service = cloud.deployer.service(names.cluster, names.service)
+    if service is None or service.status == "INACTIVE":
+        return DeploymentStatus(names, region, service, health="not deployed")
+    tasks = []
+    for task in cloud.deployer.tasks(names.cluster, names.service):
+        ip = cloud.network.public_ip(task.network_interface_id) if task.network_interface_id else None
+        tasks.append(replace(task, public_ip=ip) if ip else task)
+    image = cloud.deployer.task_definition(service.task_definition).image_uri if service.task_definition else ""
+    endpoint = next((f"http://{t.public_ip}" for t in tasks if t.public_ip), None)
+    return DeploymentStatus(names, region, service, tuple(tasks), image, endpoint, _health(tasks, endpoint, probe))
+
+
+def _health(tasks: Sequence[TaskState], endpoint: str | None, probe: EndpointProbe | None) -> str:
+    if not tasks:
+        return "no running task yet"
+    if endpoint and probe:
+        reply = probe.get(f"{endpoint}/readyz", timeout=5)
+        if reply.status == 200:
+            return f"ready (GET /readyz 200 in {reply.seconds * 1000:.0f} ms)"
+        return f"not ready (GET /readyz: {reply.status or reply.error})"
+    states = sorted({t.health for t in tasks})
+    return "container health " + ", ".join(states) + ("" if endpoint else "; no public IP yet")
+
+
+# -- logs -----------------------------------------------------------------------------------------
+def read_logs(
+    reader: LogReader,
+    names: DeploymentNames,
+    since_ms: int,
+    on_event: Callable[[LogEvent], None],
+    follow: bool = False,
+    limit: int = 200,
+    waiting: Waiting = Waiting(poll=2.0),
+    should_stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Print the latest events since ``since_ms``; with ``follow``, keep polling for new ones."""
+    if not reader.exists(names.log_group):
+        raise DeploymentError(f"no log group {names.log_group}: nothing is deployed under prefix "
+                              f"{names.prefix!r} in this region (run `up` first)")
+    start, seen, count = since_ms, set(), 0
+    while True:
+        for event in reader.events(names.log_group, start, limit):
+            key = (event.timestamp_ms, event.stream, event.event_id or event.message)
+            if key in seen:
+                continue
+            seen.add(key)
+            on_event(event)
+            count += 1
+            start = max(start, event.timestamp_ms)
+        # events at ``start`` come back next time (startTime is inclusive): remember only those
+        seen = {k for k in seen if k[0] >= start}
+        if not follow or should_stop():
+            return count
+        waiting.sleep(waiting.poll)
+
+
+# -- down -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Removal:
+    """An optional resource to delete: named on the command line, else found from the deployment."""
+
+    remover: ResourceRemover
+    name: str | None = None
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class DownReport:
+    removed: tuple[str, ...]
+    remaining: tuple[Resource, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        return not self.remaining and not self.problems
+
+
+def down(
+    names: DeploymentNames,
+    cloud: Cloud,
+    waiting: Waiting = Waiting(),
+    on_step: Step = _quiet_step,
+    on_progress: ProgressCallback = _quiet_progress,
+    repository: Removal | None = None,
+    bucket: Removal | None = None,
+) -> DownReport:
+    """Delete, in reverse order, everything tagged with this deployment; keep going past failures."""
+    tags, deployer = names.tags, cloud.deployer
+    removed: list[str] = []
+    problems: list[str] = []
+
+    def attempt(what: str, action: Callable[[], object]) -> None:
+        try:
+            if action() is not False:
+                removed.append(what)
+                on_step(f"deleted {what}")
+            else:
+                on_step(f"{what}: already gone")
+        except DeploymentError as exc:
+            problems.append(f"{what}: {exc}")
+            on_step(f"could not delete {what}: {exc}")
+
+    cloud.account.account_id()  # fail early and clearly without credentials
+    clusters = deployer.find_clusters(tags)
+    for cluster in clusters:
+        for service in deployer.find_services(cluster, tags):
+            attempt(f"service {service}", lambda: deployer.delete_service(cluster, service))
+            try:
+                wait_until_inactive(deployer, cluster, service, waiting, on_progress)
+            except DeploymentError as exc:
+                problems.append(f"service {service}: {exc}")
+    revisions = deployer.find_task_definitions(names.family, tags)
+    repository_name, bucket_name = _deployed_storage(revisions)
+    for revision in revisions:
+        attempt(f"task definition {revision.arn.rsplit('/', 1)[-1]}",
+                lambda: deployer.deregister_task_definition(revision.arn))
+    for cluster in clusters:
+        attempt(f"cluster {cluster}", lambda: deployer.delete_cluster(cluster))
+    for group_id, group_name in cloud.network.find_security_groups(tags):
+        attempt(f"security group {group_name} ({group_id})",
+                lambda: delete_security_group(cloud.network, group_id, waiting, on_progress))
+    for group in cloud.log_groups.find(f"/ecs/{names.prefix}-", tags):
+        attempt(f"log group {group}", lambda: cloud.log_groups.delete(group))
+    for role in cloud.roles.find(tags):
+        attempt(f"IAM role {role}", lambda: cloud.roles.delete(role))
+    extras = []
+    for removal, deployed in ((repository, repository_name), (bucket, bucket_name)):
+        if removal is None:
+            continue
+        name = removal.name or deployed or removal.fallback
+        if not name:
+            problems.append(f"no {removal.remover.kind} known for this deployment: name it explicitly")
+            continue
+        extras.append((removal.remover, name))
+        attempt(f"{removal.remover.kind} {name}", lambda: removal.remover.remove(name))
+    return DownReport(tuple(removed), tuple(leftovers(names, cloud, extras)), tuple(problems))
+
+
+def _deployed_storage(revisions: Sequence[TaskDefinitionRef]) -> tuple[str | None, str | None]:
+    """The ECR repository and model bucket the newest revision used, for --delete-repository/-bucket."""
+    for revision in sorted(revisions, key=lambda r: r.revision, reverse=True):
+        image = EcrImage.parse(revision.image_uri)
+        model = s3_location(revision.environment.get("EUROSAT_MODEL_URI"))
+        return (image.repository if image else None), (model[0] if model else None)
+    return None, None
+
+
+def wait_until_inactive(
+    deployer: Deployer, cluster: str, service: str, waiting: Waiting, on_progress: ProgressCallback
+) -> None:
+    start = waiting.clock()
+    while True:
+        state = deployer.service(cluster, service)
+        elapsed = waiting.clock() - start
+        on_progress("inactive", {"elapsed": elapsed, "timeout": waiting.timeout,
+                                 "running": state.running if state else 0})
+        if state is None or state.status == "INACTIVE":
+            return
+        if elapsed >= waiting.timeout:
+            raise DeploymentTimeout(f"service {service} still {state.status} after {waiting.timeout:.0f} s; "
+                                    "run `down` again later")
+        waiting.sleep(waiting.poll)
+
+
+def delete_security_group(network: Network, group_id: str, waiting: Waiting, on_progress: ProgressCallback) -> bool:
+    """Retry while the stopped tasks' network interfaces are released (a minute or two on AWS)."""
+    start = waiting.clock()
+    while True:
+        try:
+            return network.delete_security_group(group_id)
+        except ResourceInUse:
+            elapsed = waiting.clock() - start
+            on_progress("security group", {"elapsed": elapsed, "timeout": waiting.timeout})
+            if elapsed >= waiting.timeout:
+                raise
+            waiting.sleep(waiting.poll)
+
+
+def leftovers(
+    names: DeploymentNames, cloud: Cloud, extras: Sequence[tuple[ResourceRemover, str]] = ()
+) -> list[Resource]:
+    """Everything of this deployment that still exists (inactive task definitions cost nothing)."""
+    tags, deployer = names.tags, cloud.deployer
+    found: list[Resource] = []
+    for cluster in deployer.find_clusters(tags):
+        found.append(Resource("cluster", cluster))
+        found += [Resource("service", s) for s in deployer.find_services(cluster, tags)]
+    found += [Resource("task definition", r.arn.rsplit("/", 1)[-1])
+              for r in deployer.find_task_definitions(names.family, tags)]
+    found += [Resource("security group", f"{name} ({gid})") for gid, name in cloud.network.find_security_groups(tags)]
+    found += [Resource("log group", g) for g in cloud.log_groups.find(f"/ecs/{names.prefix}-", tags)]
+    found += [Resource("IAM role", r) for r in cloud.roles.find(tags)]
+    found += [Resource(remover.kind, name) for remover, name in extras if remover.exists(name)]
+    return found
+
+
+# -- smoke ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    url: str
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+
+def smoke(
+    base_url: str,
+    probe: EndpointProbe,
+    image: bytes,
+    filename: str = "smoke.jpg",
+    waiting: Waiting = Waiting(timeout=30.0, poll=1.0),
+    timeout: float = 15.0,
+) -> SmokeReport:
+    """The seed's curl check: ``GET /readyz`` (retried until ready or the wait ends), then
+    ``POST /predict`` with a real EuroSAT image and a well-formed answer."""
+    base = base_url.rstrip("/")
+    start = waiting.clock()
+    while True:
+        reply = probe.get(f"{base}/readyz", timeout)
+        if reply.status == 200 or waiting.clock() - start >= waiting.timeout:
+            break
+        waiting.sleep(waiting.poll)
+    ready = Check("GET /readyz", reply.status == 200,
+                  f"{reply.status} in {reply.seconds * 1000:.0f} ms" if reply.status else f"no answer: {reply.error}")
+    if not ready.ok:
+        return SmokeReport(base, (ready,))
+    reply = probe.post_file(f"{base}/predict", "file", filename, image, "image/jpeg", timeout)
+    return SmokeReport(base, (ready, _check_prediction(reply)))
+
+
+def _check_prediction(reply: HttpReply) -> Check:
+    name = "POST /predict"
+    if reply.status != 200:
+        return Check(name, False, f"{reply.status or 'no answer'}: {reply.error or reply.body[:200]!r}")
+    try:
+        body = json.loads(reply.body)
+        label, confidence, probabilities = body["label"], float(body["confidence"]), body["probabilities"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return Check(name, False, f"200 but not a prediction ({exc}): {reply.body[:200]!r}")
+    problems = []
+    if label not in EUROSAT_CLASSES:
+        problems.append(f"unknown label {label!r}")
+    if not 0.0 <= confidence <= 1.0:
+        problems.append(f"confidence {confidence} outside 0..1")
+    if set(probabilities) != set(EUROSAT_CLASSES) or abs(sum(probabilities.values()) - 1.0) > 1e-3:
+        problems.append("probabilities are not one per EuroSAT class summing to 1")
+    if problems:
+        return Check(name, False, "; ".join(problems))
+    return Check(name, True, f"200 in {reply.seconds * 1000:.0f} ms: {label} ({confidence:.2f}), "
+                             f"model {body.get('model_version', '?')}")

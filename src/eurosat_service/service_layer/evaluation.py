@@ -1,0 +1,65 @@
+"""Score a model file on every image of a labelled collection: the evaluate use case.
+
+Scoring goes through the trainer's path (same decoding and normalisation as training and
+serving), so the numbers are comparable with the model card's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from eurosat_service.domain.dataset import LabeledImage, fingerprint
+from eurosat_service.domain.errors import DatasetError
+from eurosat_service.domain.evaluation import EvaluationReport
+from eurosat_service.domain.ports import DatasetSource, TrainedModel, Trainer
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    report: EvaluationReport
+    # relative image path (``Forest/Forest_1.jpg``) -> class name -> probability; only on request
+    per_image: dict[str, dict[str, float]] | None = None
+
+
+def evaluate_model(
+    source: DatasetSource, trainer: Trainer, model_file: Path, per_image: bool = False
+) -> ModelEvaluation:
+    model = trainer.load(model_file)
+    class_names = model.class_names
+    images = source.list_images()
+    if not images:
+        raise DatasetError("no images to evaluate on")
+    unknown = sorted({i.label for i in images} - set(class_names))
+    if unknown:
+        raise DatasetError(
+            f"class folder(s) {', '.join(unknown)} are not classes of this model "
+            f"(it knows {', '.join(class_names)}); remove or rename them"
+        )
+    probabilities = trainer.predict_probabilities(model, images)
+    index = {name: i for i, name in enumerate(class_names)}
+    predicted = [max(range(len(p)), key=p.__getitem__) for p in probabilities]
+    report = EvaluationReport.from_labels(
+        class_names,
+        [index[i.label] for i in images],
+        predicted,
+        model_version=model.card.version if model.card else "",
+        split=_split_name(model, images),
+    )
+    details = None
+    if per_image:
+        details = {i.path: dict(zip(class_names, p)) for i, p in zip(images, probabilities)}
+    return ModelEvaluation(report, details)
+
+
+def _split_name(model: TrainedModel, images: list[LabeledImage]) -> str:
+    """The name of the model's own split part these images are exactly (``test``), else ``all``.
+
+    Proves, from the card alone, whether an evaluation ran on the held-out images."""
+    split = model.card.split if model.card else None
+    if split is not None:
+        digest = fingerprint(images)
+        for name, recorded in split.sha256.items():
+            if recorded == digest:
+                return name
+    return "all"

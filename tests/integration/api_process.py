@@ -1,0 +1,73 @@
+"""Runs the real API (``python -m eurosat_service.entrypoints.api``) as a uvicorn process on a
+free loopback port, for tests/integration/test_api_*. Imported, not collected."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHIPPED_MODEL, free_port, wait_for_http
+
+
+@dataclass
+class ApiProcess:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="session")
+def served_model(request: pytest.FixtureRequest) -> Path:
+    """The shipped model when it is there, else the tiny real model of ``tiny_model_store``."""
+    if (SHIPPED_MODEL / "LATEST").is_file():
+        return SHIPPED_MODEL
+    return request.getfixturevalue("tiny_model_store")
+
+
+def api_command(model_uri: str | Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "eurosat_service.entrypoints.api",
+            "--host", "127.0.0.1", "--port", str(port), "--model-uri", str(model_uri)]
+
+
+def api_env(workdir: Path, **settings: object) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EUROSAT_")}
+    env["EUROSAT_MODEL_CACHE_DIR"] = str(workdir / "cache")
+    env.update({f"EUROSAT_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+@contextmanager
+def running_api(model_uri: str | Path, workdir: Path, **settings: object) -> Iterator[ApiProcess]:
+    """The API, ready (``/readyz`` 200), stopped with SIGTERM afterwards."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"api-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(api_command(model_uri, port), env=api_env(workdir, **settings),
+                                stdout=out, stderr=subprocess.STDOUT)
+    api = ApiProcess(f"http://127.0.0.1:{port}", proc, log)
+    try:
+        try:
+            wait_for_http(f"{api.url}/readyz", timeout=180, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise AssertionError(f"{exc}; server log:\n{log.read_text(errors='replace')[-3000:]}") from None
+        yield api
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

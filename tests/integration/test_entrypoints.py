@@ -1,0 +1,183 @@
+"""The train and evaluate commands as users run them: real subprocesses where the process
+boundary matters (exit codes, stdout JSON, no traceback), in-process ``main`` elsewhere (fast)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+
+import boto3
+import pytest
+
+from eurosat_service.adapters.torch_trainer import TorchTrainer
+from eurosat_service.entrypoints import cli, evaluate, train
+
+TRAIN_FLAGS = ["--batch-size", "8", "--threads", "1", "--no-progress"]
+
+
+def run_module(module: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", f"eurosat_service.entrypoints.{module}", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def run_main(main, args: list[str], capsys) -> tuple[int, str, str]:
+    """``cli.run(main)`` in-process: the exit code, stdout and stderr a user would see."""
+    with pytest.raises(SystemExit) as exited:
+        cli.run(lambda: main(args))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def zip_dataset(root: Path, archive: Path) -> Path:
+    return Path(shutil.make_archive(str(archive.with_suffix("")), "zip", root_dir=root))
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch) -> str:
+    """Like the ``aws`` fixture minus its state reset, which takes seconds on a busy machine (moto
+    reloads its IAM policies); each test here uses its own bucket instead."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                       "EUROSAT_AWS_REGION": "us-east-1", "EUROSAT_AWS_ENDPOINT_URL": moto_server}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
+
+
+def test_interrupted_training_resumes_and_publishes_to_s3(aws_env, make_dataset, tmp_path, monkeypatch, capsys):
+    data = make_dataset(4)
+    bucket = f"eurosat-models-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    flags = ["--data-dir", str(data), "--artifact-uri", f"s3://{bucket}/eurosat",
+             "--checkpoint-dir", str(tmp_path / "ckpt"), "--work-dir", str(tmp_path / "work"),
+             "--epochs", "2", *TRAIN_FLAGS]
+
+    # Ctrl-C during epoch 2: the run stops cleanly and keeps the checkpoint of epoch 1.
+    epoch = TorchTrainer._epoch
+    calls = []
+
+    def interrupted_in_epoch_2(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(TorchTrainer, "_epoch", interrupted_in_epoch_2)
+    code, _, err = run_main(train.main, flags, capsys)
+    assert code == 2 and "error: interrupted during epoch 2; the checkpoint of epoch 1 is kept" in err
+    assert (tmp_path / "ckpt" / "last.pt").is_file()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)  # nothing published
+
+    result = run_module("train", *flags, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert "after epoch 1" in result.stderr and "epoch 2/2" in result.stderr
+    summary = json.loads(result.stdout)
+    version = summary["version"]
+    assert summary["artifact"] == f"s3://{bucket}/eurosat/{version}/model.pt"
+    assert summary["split"] == {"train": 20, "val": 10, "test": 10} and 0 <= summary["test_accuracy"] <= 1
+    latest = s3.get_object(Bucket=bucket, Key="eurosat/LATEST")["Body"].read().decode().strip()
+    assert latest == version
+    history = json.loads(s3.get_object(Bucket=bucket, Key=f"eurosat/{version}/history.json")["Body"].read())
+    assert [h["epoch"] for h in history] == [1, 2]
+
+    # the published model scores a zipped copy of the data, fetched through the S3 URI
+    archive = zip_dataset(data, tmp_path / "EuroSAT.zip")
+    code, out, err = run_main(evaluate.main, ["--model-uri", f"s3://{bucket}/eurosat", "--data-dir",
+                                              str(archive), "--no-progress"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model_version"] == version and report["num_images"] == 40 and report["split"] == "all"
+
+
+def test_evaluate_command_prints_the_json_report(tiny_model_store, make_dataset, tmp_path):
+    data = make_dataset(2)
+    result = run_module("evaluate", "--model-uri", str(tiny_model_store), "--data-dir", str(data), "--per-image",
+                        "--output", str(tmp_path / "out" / "report.json"), "--confusion-png", str(tmp_path / "cm.png"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1 and report["num_images"] == 20
+    assert sum(map(sum, report["confusion_matrix"])) == 20 and len(report["per_class"]) == 10
+    assert report["model_version"] == (tiny_model_store / "LATEST").read_text().strip()
+    assert len(report["per_image"]) == 20 and "Forest/Forest_1.jpg" in report["per_image"]
+    assert all(abs(sum(p.values()) - 1) < 1e-4 for p in report["per_image"].values())
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == report
+    assert (tmp_path / "cm.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_corrupt_archive_is_one_line_and_exit_code_2(make_dataset, tmp_path):
+    archive = zip_dataset(make_dataset(1), tmp_path / "EuroSAT.zip")
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    result = run_module("train", "--data-dir", str(archive), "--artifact-uri", str(tmp_path / "store"),
+                        "--epochs", "1", *TRAIN_FLAGS)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "is not a readable zip archive" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def bad_data(kind: str, make_dataset, tmp_path: Path) -> Path:
+    if kind == "missing-dir":
+        return tmp_path / "nowhere"
+    if kind == "empty-dir":
+        (tmp_path / "empty").mkdir()
+        return tmp_path / "empty"
+    if kind == "file-not-dir":
+        (tmp_path / "data.txt").write_text("not a dataset")
+        return tmp_path / "data.txt"
+    if kind == "images-without-class-folders":
+        flat = tmp_path / "flat"
+        flat.mkdir()
+        for image in (make_dataset(1) / "2750").rglob("*.jpg"):
+            shutil.copy(image, flat)
+        return flat
+    archive = zip_dataset(make_dataset(1), tmp_path / "EuroSAT.zip")  # "damaged-member"
+    with zipfile.ZipFile(archive) as z:
+        info = z.infolist()[-1]
+    data = bytearray(archive.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + 10] ^= 0xFF  # a byte of the member's data
+    archive.write_bytes(bytes(data))
+    return archive
+
+
+KINDS = {
+    "missing-dir": "does not exist; expected <root>/2750/<ClassName>",
+    "empty-dir": "no class folders with images under",
+    "file-not-dir": "is not a readable zip archive",
+    "images-without-class-folders": "no class folders with images under",
+    "damaged-member": "is corrupt (",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_wrong_data_is_one_clear_line_and_exit_code_2(command, kind, tiny_model_store, make_dataset, tmp_path,
+                                                      capsys):
+    data = bad_data(kind, make_dataset, tmp_path)
+    if command == "train":
+        main, args = train.main, ["--artifact-uri", str(tmp_path / "store"), "--epochs", "1", *TRAIN_FLAGS]
+    else:
+        main, args = evaluate.main, ["--model-uri", str(tiny_model_store), "--no-progress"]
+    code, out, err = run_main(main, ["--data-dir", str(data), *args], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and KINDS[kind] in err, err
+
+
+def test_evaluate_refuses_classes_the_model_does_not_know(tiny_model_store, make_dataset, capsys):
+    data = make_dataset(1)
+    (data / "2750" / "Forest").rename(data / "2750" / "Glacier")
+    code, _, err = run_main(evaluate.main, ["--model-uri", str(tiny_model_store), "--data-dir", str(data)], capsys)
+    assert code == 2 and "error: class folder(s) Glacier are not classes of this model" in err
+
+
+def test_evaluate_refuses_a_missing_model(make_dataset, tmp_path, capsys):
+    code, _, err = run_main(evaluate.main, ["--model-uri", str(tmp_path / "none"),
+                                            "--data-dir", str(make_dataset(1))], capsys)
+    assert code == 2 and err.startswith("error: model URI") and "no such file or folder" in err

@@ -1,0 +1,100 @@
+"""Every endpoint of the API, with the container's classifier overridden by a fake."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from fastapi.testclient import TestClient
+
+from eurosat_service.domain.land_cover import EUROSAT_CLASSES
+from eurosat_service.entrypoints.api import create_app
+from tests.unit.api_support import CARD, api_client, fake_classifier, fake_container, image
+
+
+def test_predict_answers_label_confidence_all_probabilities_and_version() -> None:
+    with api_client() as client:
+        response = client.post("/predict", files=[image("file", b"river-tile")])
+    assert response.status_code == 200
+    body = response.json()
+    assert body["label"] == "River"
+    assert body["confidence"] == 0.9
+    assert set(body["probabilities"]) == set(EUROSAT_CLASSES)
+    assert abs(sum(body["probabilities"].values()) - 1) < 1e-9
+    assert body["model_version"] == "v-test"
+
+
+def test_batch_answers_in_upload_order() -> None:
+    with api_client() as client:
+        tiles = [b"river-tile", b"forest-tile", b"other", b"river-tile"]
+        response = client.post("/predict/batch", files=[image("files", t) for t in tiles])
+    assert response.status_code == 200
+    assert [p["label"] for p in response.json()["predictions"]] == ["River", "Forest", "AnnualCrop", "River"]
+
+
+def test_batch_refuses_more_files_than_the_configured_maximum() -> None:
+    with api_client(max_batch_files=3) as client:
+        response = client.post("/predict/batch", files=[image("files", b"river-tile")] * 4)
+        assert response.status_code == 422
+        assert response.json() == {"error": "too_many_files", "detail": "4 files sent; at most 3 per request"}
+        assert client.post("/predict/batch", files=[image("files", b"river-tile")] * 3).status_code == 200
+
+
+def test_concurrent_requests_share_micro_batches() -> None:
+    fake = fake_classifier(delay=0.05)
+    with api_client(fake, max_wait_ms=20.0, max_batch_size=16) as client:
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: client.post("/predict", files=[image("file", b"x")]).status_code,
+                                     range(16)))
+    assert statuses == [200] * 16
+    served = fake.calls[1:] if fake.calls and fake.calls[0] == 0 else fake.calls
+    assert sum(served) == 16 and max(served) > 1  # some requests ran together
+
+
+def test_health_and_readiness() -> None:
+    fake = fake_classifier()
+    app = create_app(fake_container(fake))
+    client = TestClient(app)
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": None}
+    assert client.get("/readyz").status_code == 503  # lifespan not run: nothing warmed up yet
+    with client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready", "model_version": "v-test"}
+        assert fake.warmed_up  # readiness came after the warm-up inference
+    assert client.get("/readyz").status_code == 503  # shut down
+
+
+def test_model_card() -> None:
+    with api_client() as client:
+        body = client.get("/model").json()
+    assert body["version"] == "v-test"
+    assert body["class_names"] == list(CARD.class_names)
+    assert body["weights_sha256"] == CARD.weights_sha256
+    assert "metrics" in body and body["input_size"] == 64
+
+
+def test_openapi_documents_every_endpoint_and_its_errors() -> None:
+    with api_client() as client:
+        spec = client.get("/openapi.json").json()
+        assert client.get("/docs").status_code == 200
+    assert {"/predict", "/predict/batch", "/healthz", "/readyz", "/model", "/metrics"} <= set(spec["paths"])
+    predict = spec["paths"]["/predict"]["post"]
+    assert {"200", "413", "415", "422", "503"} <= set(predict["responses"])
+    assert "PredictionOut" in str(predict["responses"]["200"])
+
+
+def test_demo_page_is_served_with_a_strict_csp_matching_its_script() -> None:
+    with api_client() as client:
+        response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert 'id="file"' in html and 'fetch("predict"' in html
+    script = re.search(r"<script>(.*?)</script>", html, flags=re.DOTALL).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in response.headers["content-security-policy"]
+    assert "default-src 'none'" in response.headers["content-security-policy"]

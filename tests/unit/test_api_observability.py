@@ -1,0 +1,63 @@
+"""Request ids, one JSON log line per request, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from eurosat_service.entrypoints.json_logging import JsonFormatter
+from tests.unit.api_support import api_client, image
+
+
+def test_one_structured_log_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="eurosat_service.access"), api_client() as client:
+        ok = client.post("/predict/batch", files=[image("files", b"river-tile")] * 3,
+                         headers={"x-request-id": "abc-123"})
+        bad = client.post("/predict", files=[image("file", b"NOTANIMAGE")])
+    records = [r for r in caplog.records if r.name == "eurosat_service.access"]
+    assert len(records) == 2
+    lines = [json.loads(JsonFormatter().format(r)) for r in records]
+    assert ok.headers["x-request-id"] == "abc-123"
+    assert lines[0]["request_id"] == "abc-123"
+    assert lines[0]["endpoint"] == "/predict/batch" and lines[0]["status"] == 200
+    assert lines[0]["images"] == 3 and 1 <= lines[0]["batch_size"] <= 3
+    assert lines[0]["latency_ms"] > 0
+    assert lines[1]["request_id"] == bad.headers["x-request-id"] != "abc-123"
+    assert lines[1]["status"] == 415 and lines[1]["error"] == "unsupported_image_format"
+    assert all("\n" not in JsonFormatter().format(r) for r in records)
+
+
+def test_an_unsafe_request_id_is_replaced() -> None:
+    with api_client() as client:
+        response = client.get("/healthz", headers={"x-request-id": "evil\" id with spaces"})
+    assert response.headers["x-request-id"] != "evil\" id with spaces"
+
+
+def test_a_traceback_stays_on_one_log_line() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, __import__("sys").exc_info())
+    line = JsonFormatter().format(record)
+    assert "\n" not in line and "ValueError: boom" in json.loads(line)["exception"]
+
+
+def test_metrics_count_requests_by_endpoint_and_status_and_show_batches_queue_and_model() -> None:
+    with api_client() as client:
+        client.post("/predict", files=[image("file", b"river-tile")])
+        client.post("/predict", files=[image("file", b"CORRUPT")])
+        client.post("/predict/batch", files=[image("files", b"river-tile")] * 2)
+        client.get("/no-such-page")
+        text = client.get("/metrics").text
+    assert 'eurosat_http_requests_total{endpoint="/predict",method="POST",status="200"} 1.0' in text
+    assert 'eurosat_http_requests_total{endpoint="/predict",method="POST",status="422"} 1.0' in text
+    assert 'eurosat_http_requests_total{endpoint="/predict/batch",method="POST",status="200"} 1.0' in text
+    assert 'eurosat_http_requests_total{endpoint="other",method="GET",status="404"} 1.0' in text
+    assert 'eurosat_http_request_duration_seconds_count{endpoint="/predict",method="POST",status="200"} 1.0' in text
+    assert "eurosat_inference_batch_size_count" in text
+    assert "eurosat_images_classified_total 3.0" in text
+    assert "eurosat_inference_queue_depth 0.0" in text
+    assert 'eurosat_model_info{architecture="fake-net",name="fake",version="v-test"} 1.0' in text
+    assert "eurosat_ready 1.0" in text

@@ -1,0 +1,120 @@
+"""The deploy job's edges without AWS: boto3 errors become clear domain errors, and the requests
+and policies the adapters send are what AWS needs (and no more)."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from eurosat_service.adapters.aws_errors import aws_errors, translates_aws_errors
+from eurosat_service.adapters.ecs_fargate_deployer import fingerprint, task_definition_request
+from eurosat_service.adapters.iam_task_role import execution_policy, model_read_policy, trust_policy
+from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec
+from eurosat_service.domain.errors import CloudAccessError, DeploymentError, InvalidDeploymentConfig
+from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
+from eurosat_service.entrypoints.last_image import read_last_image, record_last_image
+
+ECR_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/eurosat-service:abc"
+
+
+def client_error(code: str, message: str = "nope") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "SomeOperation")
+
+
+@pytest.mark.parametrize("raised, kind, text", [
+    (NoCredentialsError(), CloudAccessError, "no AWS credentials found"),
+    (client_error("ExpiredToken"), CloudAccessError, "credentials expired"),
+    (client_error("InvalidClientTokenId"), CloudAccessError, "rejected the credentials"),
+    (client_error("AccessDeniedException", "not allowed: ecs:CreateCluster"), CloudAccessError,
+     "access denied while creating: not allowed: ecs:CreateCluster"),
+    (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), CloudAccessError, "cannot reach AWS"),
+    (client_error("InvalidParameterException", "bad subnet"), DeploymentError,
+     "AWS refused creating: InvalidParameterException: bad subnet"),
+])
+def test_boto_errors_become_clear_domain_errors(raised, kind, text):
+    with pytest.raises(kind, match=text):
+        with aws_errors("creating"):
+            raise raised
+
+
+def test_every_public_adapter_method_is_translated():
+    @translates_aws_errors
+    class Adapter:
+        def ensure_cluster(self):
+            raise NoCredentialsError()
+
+        def _helper(self):
+            raise NoCredentialsError()
+
+    with pytest.raises(CloudAccessError):
+        Adapter().ensure_cluster()
+    with pytest.raises(NoCredentialsError):  # private helpers run inside a public method's translation
+        Adapter()._helper()
+
+
+def definition(image: str = ECR_IMAGE, **kw):
+    spec = DeploymentSpec(names=DeploymentNames("demo"), region="eu-west-1", image_uri=image, **kw)
+    return spec.task_definition("arn:aws:iam::123456789012:role/eurosat-service/demo-execution-role", None)
+
+
+def test_the_task_definition_request_is_fargate_ready():
+    request = task_definition_request(definition())
+    container = request["containerDefinitions"][0]
+    assert request["requiresCompatibilities"] == ["FARGATE"] and request["networkMode"] == "awsvpc"
+    assert (request["cpu"], request["memory"]) == ("256", "512") and container["memory"] == 512
+    assert container["portMappings"] == [{"containerPort": 80, "hostPort": 80, "protocol": "tcp"}]
+    assert container["logConfiguration"] == {"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/demo-api", "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "api"}}
+    assert container["healthCheck"]["command"][1] == "python3" and container["healthCheck"]["startPeriod"] == 60
+    assert {"name": "EUROSAT_PORT", "value": "80"} in container["environment"]
+    assert container["systemControls"] == [{"namespace": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]
+    assert "taskRoleArn" not in request  # no S3 model, no task role
+
+
+def test_the_fingerprint_changes_with_the_image_only_when_it_should():
+    assert fingerprint(task_definition_request(definition())) == fingerprint(task_definition_request(definition()))
+    assert fingerprint(task_definition_request(definition())) != fingerprint(
+        task_definition_request(definition(ECR_IMAGE.replace("abc", "def"))))
+    assert fingerprint(task_definition_request(definition())) != fingerprint(
+        task_definition_request(definition(cpu=512, memory=1024)))
+
+
+def test_the_execution_role_may_pull_its_image_and_write_its_logs_only():
+    policy = execution_policy("123456789012", "eu-west-1", "/ecs/demo-api", ECR_IMAGE)
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["WriteOwnLogs"]["Resource"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/demo-api:*"
+    assert by_sid["PullOwnImage"]["Resource"] == "arn:aws:ecr:eu-west-1:123456789012:repository/eurosat-service"
+    assert by_sid["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"  # AWS only allows Resource "*" here
+    assert all("*" not in s["Action"] for s in policy["Statement"])
+    public = execution_policy("123456789012", "eu-west-1", "/ecs/demo-api", "ghcr.io/me/eurosat:1")
+    assert [s["Sid"] for s in public["Statement"]] == ["WriteOwnLogs"]
+    trust = trust_policy("123456789012")["Statement"][0]
+    assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_the_task_role_reads_only_the_model_prefix():
+    policy = model_read_policy("models", "eurosat/v3")
+    assert policy["Statement"][0]["Resource"] == "arn:aws:s3:::models/eurosat/v3/*"
+    assert policy["Statement"][0]["Action"] == "s3:GetObject"
+    assert policy["Statement"][1]["Condition"] == {"StringLike": {"s3:prefix": ["eurosat/v3/*"]}}
+
+
+def test_since_and_env_flags_parse():
+    assert parse_since("10m", now=1000.0) == 400_000
+    assert parse_since("2h", now=10_000.0) == 2_800_000
+    assert parse_since("2024-05-01T00:00:00Z") == 1_714_521_600_000
+    with pytest.raises(InvalidDeploymentConfig):
+        parse_since("yesterday")
+    assert parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
+    with pytest.raises(InvalidDeploymentConfig):
+        parse_env(["novalue"])
+
+
+def test_the_last_pushed_image_round_trips(tmp_path):
+    record = tmp_path / "last-image.json"
+    assert read_last_image(record) is None
+    record_last_image(ECR_IMAGE, record)
+    assert read_last_image(record) == ECR_IMAGE
+    record.write_text("not json")
+    assert read_last_image(record) is None

@@ -1,0 +1,189 @@
+"""The micro-batcher and the inference use case on top of it, with a fake classifier."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from eurosat_service.domain.errors import ImageTooLarge, InvalidImage, Overloaded, UnsupportedImageFormat
+from eurosat_service.service_layer.inference import InferenceService
+from eurosat_service.service_layer.micro_batcher import MicroBatcher
+from tests.unit.fakes import FakeClassifier, make_card
+
+
+class RecordingBatch:
+    """A batch function that doubles numbers, records batch sizes and can be held at a gate."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, items: list[int]) -> list[object]:
+        self.gate.wait(5)
+        self.batches.append(list(items))
+        return [ValueError(f"bad {i}") if i < 0 else 2 * i for i in items]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_submissions_are_gathered_into_one_batch() -> None:
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=8, max_wait_ms=200, max_queue=64)
+    batcher.start()
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit([i]) for i in range(5)))
+
+    try:
+        results = run(main())
+    finally:
+        batcher.stop()
+    assert [r.results for r in results] == [[0], [2], [4], [6], [8]]
+    assert work.batches == [[0, 1, 2, 3, 4]]
+    assert {r.batch_size for r in results} == {5}
+
+
+def test_a_full_batch_runs_without_waiting_for_max_wait() -> None:
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=4, max_wait_ms=3000, max_queue=64)
+    batcher.start()
+    started = time.monotonic()
+    try:
+        done = run(batcher.submit(list(range(1, 9))))
+    finally:
+        batcher.stop()
+    assert done.results == [2, 4, 6, 8, 10, 12, 14, 16]
+    assert work.batches == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert time.monotonic() - started < 2.5  # neither batch waited out max_wait
+
+
+def test_the_bounded_queue_refuses_with_overloaded_then_recovers() -> None:
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=1, max_wait_ms=0, max_queue=2)
+    batcher.start()
+    work.gate.clear()  # hold the worker so the queue fills
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit([1]))  # taken by the worker, held at the gate
+        await asyncio.sleep(0.1)
+        queued = [asyncio.ensure_future(batcher.submit([i])) for i in (2, 3)]
+        await asyncio.sleep(0.05)
+        assert batcher.queue_depth == 2
+        with pytest.raises(Overloaded, match="queue is full"):
+            await batcher.submit([4])
+        work.gate.set()
+        results = [await first] + [await q for q in queued]
+        after = await batcher.submit([5])
+        return results, after
+
+    try:
+        results, after = run(main())
+    finally:
+        batcher.stop()
+    assert [r.results for r in results] == [[2], [4], [6]]
+    assert after.results == [10]
+
+
+def test_an_empty_queue_admits_a_request_larger_than_the_queue() -> None:
+    batcher = MicroBatcher(RecordingBatch(), max_batch_size=2, max_wait_ms=0, max_queue=1)
+    batcher.start()
+    try:
+        assert run(batcher.submit([1, 2, 3])).results == [2, 4, 6]
+    finally:
+        batcher.stop()
+
+
+def test_one_failing_item_fails_alone_and_a_crashing_batch_fails_its_items_only() -> None:
+    calls = {"n": 0}
+
+    def flaky(items: list[int]) -> list[object]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("boom")
+        return [ValueError("negative") if i < 0 else i for i in items]
+
+    batcher = MicroBatcher(flaky, max_batch_size=8, max_wait_ms=20, max_queue=64)
+    batcher.start()
+    try:
+        mixed = run(batcher.submit([1, -1, 3], return_exceptions=True))
+        with pytest.raises(RuntimeError, match="boom"):
+            run(batcher.submit([7]))
+        assert run(batcher.submit([8])).results == [8]  # the worker survived
+    finally:
+        batcher.stop()
+    assert mixed.results[0] == 1 and isinstance(mixed.results[1], ValueError) and mixed.results[2] == 3
+
+
+def test_stop_finishes_queued_work_then_refuses_new_work() -> None:
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=2, max_wait_ms=0, max_queue=64)
+    batcher.start()
+    work.gate.clear()
+
+    async def main():
+        pending = [asyncio.ensure_future(batcher.submit([i])) for i in range(4)]
+        await asyncio.sleep(0.05)
+        stopper = threading.Thread(target=batcher.stop)
+        stopper.start()
+        await asyncio.sleep(0.05)
+        with pytest.raises(Overloaded, match="not running"):
+            await batcher.submit([9])
+        work.gate.set()
+        results = [await p for p in pending]
+        stopper.join(5)
+        return results
+
+    assert [r.results for r in run(main())] == [[0], [2], [4], [6]]
+    assert not batcher.running
+
+
+def test_cancelled_requests_are_not_computed() -> None:
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=1, max_wait_ms=0, max_queue=64)
+    batcher.start()
+    work.gate.clear()
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit([1]))
+        await asyncio.sleep(0.05)
+        gone = asyncio.ensure_future(batcher.submit([2]))
+        await asyncio.sleep(0.05)
+        gone.cancel()  # the client went away while queued
+        await asyncio.sleep(0.01)
+        work.gate.set()
+        return (await first).results, (await batcher.submit([3])).results
+
+    try:
+        assert run(main()) == ([2], [6])
+    finally:
+        batcher.stop()
+    assert [2] not in work.batches
+
+
+@pytest.mark.parametrize("decode_in", ["request", "worker"])
+def test_inference_service_decodes_and_names_the_bad_image(decode_in: str) -> None:
+    card = make_card(("Forest", "River", "SeaLake"))
+    fake = FakeClassifier(card, answers={b"river": "River"})
+    service = InferenceService(fake, max_batch_size=8, max_wait_ms=1, decode_in=decode_in)
+    service.start()
+    try:
+        done = run(service.classify([b"river", b"forest"]))
+        assert [p.label for p in done.results] == ["River", "Forest"]
+        for bad, error in [(b"NOTANIMAGE", UnsupportedImageFormat), (b"CORRUPT", InvalidImage),
+                           (b"BOMB", ImageTooLarge)]:
+            with pytest.raises(error, match="image 2 of 3"):
+                run(service.classify([b"river", bad, b"river"]))
+            with pytest.raises(error) as single:
+                run(service.classify([bad]))
+            assert "of" not in str(single.value).split(":")[0]
+        assert run(service.classify([b"river"])).results[0].label == "River"
+    finally:
+        service.stop()
+    assert fake.warmed_up == [1, 8]
+    assert not service.ready

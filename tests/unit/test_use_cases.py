@@ -1,0 +1,122 @@
+"""The model factory's use cases, driven through fakes of every port."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eurosat_service.domain.dataset import LabeledImage, fingerprint, stratified_split
+from eurosat_service.domain.errors import DatasetError, StoreAccessError
+from eurosat_service.domain.model_card import ModelCard, TrainingConfig
+from eurosat_service.service_layer.evaluation import evaluate_model
+from eurosat_service.service_layer.training import train_and_publish
+from tests.unit.fakes import FakeArtifactStore, FakeDatasetSource, FakeTrainer
+
+COUNTS = {"Forest": 10, "River": 10, "SeaLake": 10}
+CONFIG = TrainingConfig(epochs=2, batch_size=4, threads=1)
+PUBLISHED = {"model.pt", "model_card.json", "evaluation.json", "confusion_matrix.json", "confusion_matrix.png",
+             "split.json", "history.json"}
+
+
+def fake_png(report, path: Path) -> None:
+    path.write_bytes(b"\x89PNG fake")
+
+
+def train(tmp_path: Path, store=None, trainer=None, source=None):
+    return train_and_publish(
+        source=source or FakeDatasetSource.with_counts(COUNTS), trainer=trainer or FakeTrainer(),
+        store=store if store is not None else FakeArtifactStore(), config=CONFIG, workdir=tmp_path,
+        render_confusion_matrix=fake_png, version="v1",
+    )
+
+
+def test_train_and_publish_publishes_the_model_and_its_reports_then_latest(tmp_path):
+    store, trainer = FakeArtifactStore(), FakeTrainer()
+    run = train(tmp_path, store, trainer)
+    assert {key.split("/", 1)[1] for key in store.objects} == PUBLISHED
+    assert store.writes[-1] == "LATEST" and store.writes.count("LATEST") == 1
+    assert store.latest_version() == "v1" and run.published.version == "v1"
+    card = ModelCard.model_validate_json(store.objects["v1/model_card.json"])
+    assert card == run.card and card.weights_sha256 and card.class_names == ("Forest", "River", "SeaLake")
+    assert card.split.sha256["test"] == fingerprint(run.split.test)
+    assert card.metrics["test_accuracy"] == 1.0 and card.metrics["best_val_accuracy"] == pytest.approx(0.6)
+    evaluation = json.loads(store.objects["v1/evaluation.json"])
+    assert evaluation["split"] == "test" and evaluation["num_images"] == len(run.split.test) == 3
+    listing = json.loads(store.objects["v1/split.json"])["files"]
+    assert sorted(listing["test"]) == sorted(i.path for i in run.split.test)
+
+
+def test_the_trainer_never_sees_the_test_images(tmp_path):
+    trainer = FakeTrainer()
+    run = train(tmp_path, trainer=trainer)
+    (seen_train, seen_val), = trainer.trained_on
+    assert not set(seen_train + seen_val) & set(run.split.test)
+    assert trainer.predicted == list(run.split.test)
+
+
+def test_a_failed_upload_leaves_no_latest_pointer(tmp_path):
+    store = FakeArtifactStore(fail_on="evaluation.json")
+    with pytest.raises(StoreAccessError):
+        train(tmp_path, store)
+    assert "LATEST" not in store.writes and store.latest is None
+
+
+def test_an_unreachable_store_fails_before_training(tmp_path):
+    class RefusingStore(FakeArtifactStore):
+        def versions(self):
+            raise StoreAccessError("bucket b does not exist")
+
+    trainer = FakeTrainer()
+    with pytest.raises(StoreAccessError):
+        train(tmp_path, RefusingStore(), trainer)
+    assert trainer.trained_on == []
+
+
+def test_a_single_class_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="two classes"):
+        train(tmp_path, source=FakeDatasetSource.with_counts({"Forest": 5}))
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+@pytest.fixture
+def model_file(tmp_path) -> Path:
+    store = FakeArtifactStore()
+    train(tmp_path / "work", store)
+    return store.fetch(tmp_path / "cache")
+
+
+def test_evaluate_scores_every_image_with_the_cards_classes(model_file):
+    source = FakeDatasetSource.with_counts({"Forest": 2, "SeaLake": 2})
+    trainer = FakeTrainer(wrong={"Forest/Forest_1.jpg": "River"})
+    result = evaluate_model(source, trainer, model_file)
+    report = result.report
+    assert report.class_names == ("Forest", "River", "SeaLake") and report.num_images == 4
+    assert report.accuracy == 0.75 and report.confusion_matrix == [[1, 1, 0], [0, 0, 0], [0, 0, 2]]
+    assert report.per_class["River"].support == 0 and report.per_class["Forest"].recall == 0.5
+    assert report.model_version == "v1" and report.split == "all"
+    assert result.per_image is None
+
+
+def test_evaluate_reports_per_image_probabilities(model_file):
+    source = FakeDatasetSource.with_counts({"River": 1})
+    result = evaluate_model(source, FakeTrainer(), model_file, per_image=True)
+    assert result.per_image == {"River/River_1.jpg": {"Forest": 0.0, "River": 1.0, "SeaLake": 0.0}}
+
+
+def test_evaluate_names_the_split_when_the_images_are_the_models_test_set(model_file):
+    images = FakeDatasetSource.with_counts(COUNTS).list_images()
+    test = stratified_split(images, CONFIG.split_fractions, CONFIG.seed).test
+    assert evaluate_model(FakeDatasetSource(test), FakeTrainer(), model_file).report.split == "test"
+
+
+def test_evaluate_refuses_class_folders_the_model_does_not_know(model_file):
+    source = FakeDatasetSource([LabeledImage("Forest/a.jpg", "Forest"), LabeledImage("Glacier/b.jpg", "Glacier")])
+    with pytest.raises(DatasetError, match="Glacier.*not classes of this model"):
+        evaluate_model(source, FakeTrainer(), model_file)
+
+
+def test_evaluate_refuses_an_empty_collection(model_file):
+    with pytest.raises(DatasetError, match="no images"):
+        evaluate_model(FakeDatasetSource([]), FakeTrainer(), model_file)
