@@ -144,3 +144,12 @@ def test_plan_and_dry_run_show_resources_and_cost_and_make_nothing(moto, prefix,
                               IMAGE.format(tag="v1"), container=shell)
     assert code == 0 and f"+ IAM role {prefix}-execution-role" in dry and "512 MiB" in dry
     assert moto.made_by(prefix) == []
+
+
+def test_the_image_command_is_part_of_the_deploy_job(monkeypatch):
+    from eurosat_service.entrypoints import deploy, deploy_image
+
+    seen = {}
+    monkeypatch.setattr(deploy_image, "run_image", lambda args: seen.update(vars(args)) or 0)
+    assert deploy.main(["--region", "eu-west-1", "--name-prefix", "demo", "image", "--keep", "3"]) == 0
+    assert (seen["region"], seen["name_prefix"], seen["keep"]) == ("eu-west-1", "demo", 3)

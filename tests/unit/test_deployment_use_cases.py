@@ -24,6 +24,7 @@ from eurosat_service.domain.errors import (
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
 from eurosat_service.domain.ports import HttpReply
 from eurosat_service.service_layer import deployment as launch
+from eurosat_service.service_layer.smoke import smoke
 from tests.unit.fakes import (
     FakeCloudAccount,
     FakeDeployer,
@@ -311,7 +312,7 @@ def prediction(label="Forest", **changes) -> bytes:
 def test_smoke_passes_on_a_ready_api_with_a_wellformed_prediction(clock):
     probe = FakeEndpointProbe({("GET", "/readyz"): [HttpReply(503), HttpReply(200, b"{}", 0.01)],
                                ("POST", "/predict"): [HttpReply(200, prediction(), 0.05)]})
-    report = launch.smoke("http://api.example/", probe, b"jpeg",
+    report = smoke("http://api.example/", probe, b"jpeg",
                           waiting=launch.Waiting(timeout=10, poll=1, clock=clock, sleep=clock.sleep))
     assert report.passed and report.url == "http://api.example"
     assert probe.calls == [("GET", "/readyz"), ("GET", "/readyz"), ("POST", "/predict")]
@@ -327,13 +328,13 @@ def test_smoke_passes_on_a_ready_api_with_a_wellformed_prediction(clock):
 ])
 def test_smoke_fails_on_a_bad_prediction(reply, problem, clock):
     probe = FakeEndpointProbe({("GET", "/readyz"): [HttpReply(200)], ("POST", "/predict"): [reply]})
-    report = launch.smoke("http://x", probe, b"jpeg", waiting=launch.Waiting(timeout=0, clock=clock))
+    report = smoke("http://x", probe, b"jpeg", waiting=launch.Waiting(timeout=0, clock=clock))
     assert not report.passed and problem in report.checks[-1].detail
 
 
 def test_smoke_fails_when_the_api_never_gets_ready(clock):
     probe = FakeEndpointProbe({})
-    report = launch.smoke("http://x", probe, b"jpeg",
+    report = smoke("http://x", probe, b"jpeg",
                           waiting=launch.Waiting(timeout=3, poll=1, clock=clock, sleep=clock.sleep))
     assert not report.passed and len(report.checks) == 1 and "connection refused" in report.checks[0].detail
     assert ("POST", "/predict") not in probe.calls

@@ -24,7 +24,7 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     architecture: str = "resnet18-nopool-w32"
-    epochs: int = Field(default=22, ge=1)
+    epochs: int = Field(default=20, ge=1)
     batch_size: int = Field(default=128, ge=1)
     learning_rate: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=5e-2, ge=0)

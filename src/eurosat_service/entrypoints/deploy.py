@@ -29,9 +29,13 @@ from eurosat_service.entrypoints.container import Container, build_container
 from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
 from eurosat_service.entrypoints.deploy_progress import WaitBars
 from eurosat_service.entrypoints.last_image import last_image_file, read_last_image
+from eurosat_service.entrypoints.settings import Settings
 from eurosat_service.service_layer import deployment as launch
+from eurosat_service.service_layer.smoke import smoke
 
 PROG = "python -m eurosat_service.entrypoints.deploy"
+IMAGE_FLAG_NAMES = (("aws_region", "region"), ("aws_profile", "profile"), ("aws_endpoint_url", "endpoint_url"),
+                    ("deploy_name_prefix", "name_prefix"))
 SMOKE_IMAGE = "assets/smoke.jpg"  # a real EuroSAT tile (Forest), shipped inside the package
 
 
@@ -130,12 +134,15 @@ def main(argv: list[str] | None = None, container: Container | None = None) -> i
         except ModuleNotFoundError as exc:
             raise DeploymentError("the `image` command is not installed (entrypoints/deploy_image.py is missing)") \
                 from exc
+        for ours, theirs in IMAGE_FLAG_NAMES:  # `deploy --region X image` means the same as `image --region X`
+            if hasattr(args, ours) and not hasattr(args, theirs):
+                setattr(args, theirs, getattr(args, ours))
         return run_image(args)
     overrides = {k: v for k, v in vars(args).items() if k.startswith(("aws_", "deploy_"))}
     if container is None:
         container = build_container(**overrides)
-    else:
-        container.config.from_dict(overrides)
+    else:  # a caller's container (tests): this command's flags only, over the environment's settings
+        container.config.from_dict({**Settings().model_dump(), **overrides})
     return COMMANDS[args.command](args, container)
 
 
@@ -255,7 +262,7 @@ def cmd_smoke(args: argparse.Namespace, container: Container) -> int:
             raise DeploymentError("the deployment has no public endpoint yet (see `status`); pass --url")
         url = current.endpoint
     image = args.image.read_bytes() if args.image else smoke_image()
-    report = launch.smoke(url, container.endpoint_probe(), image,
+    report = smoke(url, container.endpoint_probe(), image,
                           waiting=launch.Waiting(timeout=args.wait, poll=1.0))
     print(f"smoke test of {report.url}")
     for check in report.checks:

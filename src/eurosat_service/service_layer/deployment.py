@@ -1,4 +1,4 @@
-"""Launch control's use cases: plan, up, status, logs, down and smoke, as functions over the ports.
+"""Launch control's use cases: plan, up, status, logs and down, as functions over the ports.
 
 Order matters for a clean teardown: `up` reads (credentials, default VPC) before it creates
 anything, then creates log group -> roles -> security group -> cluster -> task definition ->
@@ -7,11 +7,10 @@ service, each tagged; `down` finds the same things by their tags and removes the
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from eurosat_service.domain.deployment import (
     CONTAINER_PORT,
@@ -36,12 +35,10 @@ from eurosat_service.domain.errors import (
     ResourceInUse,
     ServiceUnhealthy,
 )
-from eurosat_service.domain.land_cover import EUROSAT_CLASSES
 from eurosat_service.domain.ports import (
     CloudAccount,
     Deployer,
     EndpointProbe,
-    HttpReply,
     LogGroups,
     LogReader,
     Network,
@@ -429,68 +426,3 @@ def leftovers(
     found += [Resource("IAM role", r) for r in cloud.roles.find(tags)]
     found += [Resource(remover.kind, name) for remover, name in extras if remover.exists(name)]
     return found
-
-
-# -- smoke ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class SmokeReport:
-    url: str
-    checks: tuple[Check, ...] = field(default_factory=tuple)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-
-def smoke(
-    base_url: str,
-    probe: EndpointProbe,
-    image: bytes,
-    filename: str = "smoke.jpg",
-    waiting: Waiting = Waiting(timeout=30.0, poll=1.0),
-    timeout: float = 15.0,
-) -> SmokeReport:
-    """The seed's curl check: ``GET /readyz`` (retried until ready or the wait ends), then
-    ``POST /predict`` with a real EuroSAT image and a well-formed answer."""
-    base = base_url.rstrip("/")
-    start = waiting.clock()
-    while True:
-        reply = probe.get(f"{base}/readyz", timeout)
-        if reply.status == 200 or waiting.clock() - start >= waiting.timeout:
-            break
-        waiting.sleep(waiting.poll)
-    ready = Check("GET /readyz", reply.status == 200,
-                  f"{reply.status} in {reply.seconds * 1000:.0f} ms" if reply.status else f"no answer: {reply.error}")
-    if not ready.ok:
-        return SmokeReport(base, (ready,))
-    reply = probe.post_file(f"{base}/predict", "file", filename, image, "image/jpeg", timeout)
-    return SmokeReport(base, (ready, _check_prediction(reply)))
-
-
-def _check_prediction(reply: HttpReply) -> Check:
-    name = "POST /predict"
-    if reply.status != 200:
-        return Check(name, False, f"{reply.status or 'no answer'}: {reply.error or reply.body[:200]!r}")
-    try:
-        body = json.loads(reply.body)
-        label, confidence, probabilities = body["label"], float(body["confidence"]), body["probabilities"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return Check(name, False, f"200 but not a prediction ({exc}): {reply.body[:200]!r}")
-    problems = []
-    if label not in EUROSAT_CLASSES:
-        problems.append(f"unknown label {label!r}")
-    if not 0.0 <= confidence <= 1.0:
-        problems.append(f"confidence {confidence} outside 0..1")
-    if set(probabilities) != set(EUROSAT_CLASSES) or abs(sum(probabilities.values()) - 1.0) > 1e-3:
-        problems.append("probabilities are not one per EuroSAT class summing to 1")
-    if problems:
-        return Check(name, False, "; ".join(problems))
-    return Check(name, True, f"200 in {reply.seconds * 1000:.0f} ms: {label} ({confidence:.2f}), "
-                             f"model {body.get('model_version', '?')}")

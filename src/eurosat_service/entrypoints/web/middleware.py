@@ -66,7 +66,7 @@ class BodySizeLimit:
                 await _send_json(send, 400, {"error": "bad_request", "detail": "invalid Content-Length header"})
                 return
             if length > self.max_bytes:
-                await self._reject(send, f"the request body is {length} bytes")
+                await self._reject(scope, send, f"the request body is {length} bytes")
                 return
 
         received = 0
@@ -96,9 +96,10 @@ class BodySizeLimit:
             if not too_large:
                 raise
         if too_large and not response_started:
-            await self._reject(send, f"the request body exceeded {self.max_bytes} bytes")
+            await self._reject(scope, send, f"the request body exceeded {self.max_bytes} bytes")
 
-    async def _reject(self, send: Send, what: str) -> None:
+    async def _reject(self, scope: Scope, send: Send, what: str) -> None:
+        scope.setdefault("state", {})["error"] = "upload_too_large"  # for the request's log line
         await _send_json(send, 413, {
             "error": "upload_too_large", "detail": f"{what}; the limit is {self.max_bytes} bytes",
         })
