@@ -52,11 +52,13 @@ RUN torch_dir=$(python3 -c "import importlib.util as u; print(u.find_spec('torch
     fi \
  && cd / && python3 -c "import torch; torch.ones(2) @ torch.ones(2)"
 # The dependencies alone (a stub package stands in for the code, then leaves), so a code change
-# rebuilds and re-pushes only the small application layer, not the 550 MB environment.
+# rebuilds and re-pushes only the small application layer, not the 550 MB environment. The stub's
+# build/ folder goes too: its files are newer than the real ones and setuptools would keep them.
 # README.md is optional here: a pattern that matches nothing copies nothing.
 COPY pyproject.toml README.m[d] ./
 RUN mkdir -p src/eurosat_service && touch src/eurosat_service/__init__.py \
- && pip install --no-compile . && pip uninstall --yes --quiet eurosat-service && rm -rf src
+ && pip install --no-compile . && pip uninstall --yes --quiet eurosat-service \
+ && rm -rf src build
 COPY src ./src
 COPY docker/precompile_imports.py ./
 # The code goes to /opt/app, found through a .pth file. Then byte-compile only what the API imports

@@ -185,8 +185,9 @@ def measure(name: str, python: str, command: list[str], env: dict[str, str], arg
 
 
 def raw_throughput(python: str, model_path: Path, threads: int, batch: int, images: list[Path]) -> dict:
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}  # what the service sets for itself
     out = subprocess.run([python, "-c", RAW_THROUGHPUT, str(model_path), str(threads), str(batch), "3",
-                          *map(str, images)], capture_output=True, text=True, check=True, cwd=ROOT)
+                          *map(str, images)], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -208,6 +209,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     from eurosat_service.adapters.artifact_uri import resolve_model_file
+    from eurosat_service.adapters.cpu_quota import threads_per_worker
     from eurosat_service.entrypoints.settings import Settings
 
     settings = Settings(model_uri=args.model_uri)
@@ -217,9 +219,11 @@ def main() -> int:
     print(f"model {model_path}; {len(images)} real EuroSAT tiles; {args.clients} clients; "
           f"{args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {os.cpu_count()} CPUs; "
           f"max_batch_size={settings.max_batch_size} max_wait_ms={settings.max_wait_ms} "
-          f"inference_threads={settings.inference_threads} decode_in={settings.decode_in}", flush=True)
+          f"inference_workers={settings.inference_workers} inference_threads={settings.inference_threads} "
+          f"decode_in={settings.decode_in}", flush=True)
 
-    raw = raw_throughput(args.service_python, model_path, settings.inference_threads, settings.max_batch_size, images)
+    threads = threads_per_worker(settings.inference_threads, settings.inference_workers)
+    raw = raw_throughput(args.service_python, model_path, threads, settings.max_batch_size, images)
     raw_all = raw
     if raw["threads"] != os.cpu_count():
         raw_all = raw_throughput(args.service_python, model_path, os.cpu_count() or 1, settings.max_batch_size, images)
@@ -261,6 +265,7 @@ def main() -> int:
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "settings": {"clients": args.clients, "duration_s": args.duration, "max_batch_size": settings.max_batch_size,
                          "max_wait_ms": settings.max_wait_ms, "inference_threads": settings.inference_threads,
+                         "inference_workers": settings.inference_workers,
                          "decode_in": settings.decode_in},
             "raw": {"service_threads": raw, "all_cores": raw_all},
             "results": [asdict(r) for r in results], "summary": summary, "checks": checks,

@@ -110,7 +110,7 @@ def moto_server() -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{url}/moto-api/", proc=proc)
+        wait_for_http(f"{url}/moto-api/", timeout=120, proc=proc)  # importing moto is slow on a busy machine
         yield url
     finally:
         proc.terminate()

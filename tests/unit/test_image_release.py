@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from eurosat_service.adapters.docker_cli_builder import DockerCliBuilder
 from eurosat_service.adapters.engine_process import BuildProgress, PushProgress, stage_files
-from eurosat_service.domain.container_image import ImageRelease, check_repository_name, image_tag
+from eurosat_service.domain.container_image import ImageRelease, RegistryLogin, check_repository_name, image_tag
 from eurosat_service.domain.errors import BuildError
 from eurosat_service.service_layer.image_release import release_image
 from tests.unit.fakes import FakeImageBuilder, FakeImageRegistry
@@ -141,3 +142,36 @@ def test_staged_files_leave_the_context_even_when_the_build_fails(tmp_path):
         raise RuntimeError("build failed")
 
     assert not staged.exists()
+
+
+def fake_docker(tmp_path: Path, push_output: str, push_code: int) -> str:
+    """A `docker` stand-in: login and tag succeed, push prints ``push_output`` and exits ``push_code``."""
+    script = tmp_path / "docker"
+    script.write_text(f"""#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in
+    login) cat >/dev/null; echo "Login Succeeded"; exit 0 ;;
+    tag) exit 0 ;;
+    push) printf '%s\\n' "{push_output}"; exit {push_code} ;;
+  esac
+done
+exit 2
+""")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_denied_push_is_reported_as_such(tmp_path):
+    docker = fake_docker(tmp_path, "denied: User is not authorized to perform: ecr:InitiateLayerUpload", 1)
+    builder = DockerCliBuilder(executable=docker, show_progress=False)
+
+    with pytest.raises(BuildError, match="denied the push .*ecr:PutImage"):
+        builder.push("eurosat-service:abc", f"{HOST}/eurosat-service:abc", RegistryLogin(HOST, "AWS", "token"))
+
+
+def test_the_pushed_digest_comes_from_the_push_output(tmp_path):
+    digest = "sha256:" + "0f" * 32
+    docker = fake_docker(tmp_path, f"abc: digest: {digest} size: 1573", 0)
+    builder = DockerCliBuilder(executable=docker, show_progress=False)
+
+    assert builder.push("eurosat-service:abc", f"{HOST}/eurosat-service:abc", RegistryLogin(HOST, "AWS", "t")) == digest

@@ -187,3 +187,25 @@ def test_inference_service_decodes_and_names_the_bad_image(decode_in: str) -> No
         service.stop()
     assert fake.warmed_up == [1, 8]
     assert not service.ready
+
+
+def test_several_workers_run_batches_at_once() -> None:
+    seen: set[str] = set()
+    both_running = threading.Barrier(2, timeout=5)
+
+    def work(items: list[int]) -> list[int]:
+        seen.add(threading.current_thread().name)
+        both_running.wait()  # returns only if the other worker is inside a batch at the same time
+        return items
+
+    batcher = MicroBatcher(work, max_batch_size=1, max_wait_ms=0, max_queue=8, workers=2)
+    batcher.start()
+
+    async def main():
+        return await asyncio.gather(batcher.submit([1]), batcher.submit([2]))
+
+    try:
+        assert [r.results for r in run(main())] == [[1], [2]]
+    finally:
+        batcher.stop()
+    assert seen == {"inference-worker-0", "inference-worker-1"}

@@ -30,3 +30,8 @@ def _cgroup_quota(root: Path) -> float | None:
         return None if quota <= 0 else quota / period
     except (OSError, ValueError):
         return None
+
+
+def threads_per_worker(threads: int, workers: int) -> int:
+    """``threads`` if set (> 0), else this process's CPUs shared among ``workers``."""
+    return threads if threads > 0 else max(1, available_cpus() // max(1, workers))

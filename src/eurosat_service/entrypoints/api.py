@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+# OpenMP threads that wait by spinning steal the CPU the event loop and the decoders need, and
+# collapse (2-10x slower) when anything else runs on the cores; sleeping waits cost little. The
+# OpenMP runtime reads this when torch loads, so it is set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from fastapi import FastAPI
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from eurosat_service import __version__
+from eurosat_service.domain.errors import EurosatError
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
 from eurosat_service.entrypoints.web import demo, health, metrics, model_card, predictions
@@ -83,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_json_logging()
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_uri": args.model_uri}.items()
                  if v is not None}
-    container = build_container(**overrides)
+    try:
+        container = build_container(**overrides)
+    except ValidationError as exc:  # e.g. EUROSAT_PORT=http
+        problems = "; ".join(f"EUROSAT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise EurosatError(f"invalid setting: {problems}") from None
     container.classifier()  # load and verify now: a bad model stops here, before the port opens
     app = create_app(container)
     import uvicorn

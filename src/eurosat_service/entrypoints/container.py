@@ -11,6 +11,7 @@ from eurosat_service.adapters import aws_session
 from eurosat_service.adapters.artifact_uri import open_artifact_store, resolve_model_file
 from eurosat_service.adapters.cloudwatch_logs import CloudWatchLogs
 from eurosat_service.adapters.confusion_matrix_png import render_confusion_matrix
+from eurosat_service.adapters.cpu_quota import threads_per_worker
 from eurosat_service.adapters.ec2_network import Ec2Network
 from eurosat_service.adapters.ecr_registry import EcrRegistry
 from eurosat_service.adapters.ecr_repository_remover import EcrRepositoryRemover
@@ -52,13 +53,14 @@ class Container(containers.DeclarativeContainer):
 
     # Inference engine: the loaded model, its micro-batcher and the service's metrics
     classifier = providers.Singleton(
-        TorchClassifier, model_file, threads=config.inference_threads, max_pixels=config.max_image_pixels
+        TorchClassifier, model_file, max_pixels=config.max_image_pixels,
+        threads=providers.Callable(threads_per_worker, config.inference_threads, config.inference_workers),
     )
     metrics = providers.Singleton(ServiceMetrics)
     inference = providers.Singleton(
         InferenceService, classifier, max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms,
         max_queue=config.max_queue, decode_in=config.decode_in, decode_threads=config.decode_threads,
-        on_batch=metrics.provided.observe_batch,
+        on_batch=metrics.provided.observe_batch, workers=config.inference_workers,
     )
 
     # Launch control (deploy to ECS Fargate): one boto3 client per AWS service (made on first

@@ -32,6 +32,7 @@ class InferenceService:
         decode_in: DecodeIn = "request",
         decode_threads: int = 2,
         on_batch: Callable[[int], None] | None = None,
+        workers: int = 1,
     ) -> None:
         if decode_in not in ("request", "worker"):
             raise ValueError(f"decode_in must be 'request' or 'worker', not {decode_in!r}")
@@ -41,7 +42,8 @@ class InferenceService:
         self._decode_pool: ThreadPoolExecutor | None = None
         run = classifier.predict_decoded if decode_in == "request" else self._decode_and_predict
         self.batcher: MicroBatcher[Any, Prediction] = MicroBatcher(
-            run, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue, on_batch=on_batch
+            run, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue, on_batch=on_batch,
+            workers=workers,
         )
         self.ready = False
 

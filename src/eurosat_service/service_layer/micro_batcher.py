@@ -3,7 +3,9 @@ coroutines wait in one bounded queue; a single worker thread takes up to ``max_b
 them, waiting at most ``max_wait_ms`` after the oldest arrived, and runs them as one batch.
 
 Why: one forward pass over N images costs far less than N passes of one, and running it on a
-thread of its own keeps the event loop free to parse the next requests meanwhile. The queue is
+thread of its own keeps the event loop free to parse the next requests meanwhile. With
+``workers`` > 1, that many threads take batches from the same queue and run them at once (for a
+small network, two single-threaded passes can use two cores better than one two-threaded pass). The queue is
 bounded so that under overload requests fail fast (``Overloaded``) instead of waiting ever longer.
 Plain Python (threading + asyncio): what runs the batch is injected.
 """
@@ -50,19 +52,21 @@ class MicroBatcher(Generic[T, R]):
         max_wait_ms: float = 5.0,
         max_queue: int = 64,
         on_batch: Callable[[int], None] | None = None,
+        workers: int = 1,
     ) -> None:
-        if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch_size and max_queue must be >= 1 and max_wait_ms >= 0")
+        if max_batch_size < 1 or max_queue < 1 or max_wait_ms < 0 or workers < 1:
+            raise ValueError("max_batch_size, max_queue and workers must be >= 1 and max_wait_ms >= 0")
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
         self._on_batch = on_batch
+        self.workers = workers
         self._pending: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._accepting = False
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def queue_depth(self) -> int:
@@ -70,32 +74,34 @@ class MicroBatcher(Generic[T, R]):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self._accepting
+        return self._accepting and any(t.is_alive() for t in self._threads)
 
     def start(self) -> None:
         with self._cond:
-            if self._thread is not None:
+            if self._threads:
                 return
             self._accepting, self._stopping = True, False
-            self._thread = threading.Thread(target=self._work, name="inference-worker", daemon=True)
-            self._thread.start()
+            self._threads = [threading.Thread(target=self._work, name=f"inference-worker-{n}", daemon=True)
+                             for n in range(self.workers)]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Refuse new work, finish what is queued, then end the worker."""
+        """Refuse new work, finish what is queued, then end the workers."""
         with self._cond:
             self._accepting = False
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     async def submit(self, items: Sequence[T], return_exceptions: bool = False) -> BatchedResults[R]:
         """Queue all ``items`` (or none: ``Overloaded``) and wait for their results in order.
 
         An item's failure is raised as its exception, or returned in its place with
-        ``return_exceptions``. A request is always admitted to an empty
-        queue, so a batch request larger than ``max_queue`` is slow rather than impossible.
+        ``return_exceptions``. A request is always admitted to an empty queue, so a batch
+        request larger than ``max_queue`` is slow rather than impossible.
         """
         if not items:
             return BatchedResults([], 0)
