@@ -3,7 +3,8 @@
 #   docker build -t eurosat-service .                      # or: python -m eurosat_service.entrypoints.deploy image
 #   docker run --rm -p 8080:80 eurosat-service             # then http://127.0.0.1:8080/readyz
 #
-# Works with BuildKit and with the legacy builder (no RUN --mount), and with buildah.
+# Needs no BuildKit feature (no RUN --mount), so the legacy builder and buildah can build it too;
+# the tests build it with docker's legacy builder.
 # Build arguments:
 #   BASE_IMAGE         the Python base of both stages (any Debian-like image with python3 + venv)
 #   TORCH_INDEX_URL    the index torch and its dependencies come from: the CPU-only wheels, so the

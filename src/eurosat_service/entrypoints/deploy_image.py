@@ -21,6 +21,7 @@ from eurosat_service.adapters.local_artifact_store import LocalArtifactStore
 from eurosat_service.domain.deployment import DeploymentNames
 from eurosat_service.domain.errors import ArtifactNotFound, BuildError
 from eurosat_service.entrypoints import cli
+from eurosat_service.entrypoints.last_image import record_last_image
 from eurosat_service.entrypoints.container import build_container
 from eurosat_service.entrypoints.settings import PROJECT_ROOT
 from eurosat_service.service_layer.image_release import release_image
@@ -146,6 +147,7 @@ def run_image(args: argparse.Namespace) -> int:
         pip_cert=pip_cert(config.image_pip_cert()),
         on_step=log.info,
     )
+    log.info("recorded in %s for `deploy up`", record_last_image(release.uri))
     print(json.dumps({"image": release.uri, "repository": release.repository, "tag": release.tag,
                       "digest": release.digest, "built": release.built}, indent=2))
     return 0
