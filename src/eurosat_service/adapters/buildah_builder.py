@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eurosat_service.adapters.engine_process import (
     BuildProgress,
-    PushProgress,
+    push_with_progress,
     StreamedCommand,
     looks_denied,
     run_quiet,
@@ -70,19 +70,10 @@ class BuildahBuilder:
                         if looks_denied(message) else "")
                 raise BuildError(f"{self.name} login to {login.registry} failed{hint}: {message}")
             digestfile = Path(tmp) / "digest"
-            command = StreamedCommand([self.executable, "push", "--authfile", authfile, *tls,
-                                       "--digestfile", str(digestfile), image, f"docker://{destination}"])
-            progress = PushProgress(self.show_progress, f"{self.name} push {destination.rsplit('/', 1)[-1]}")
-            try:
-                code = command.run(progress)
-            finally:
-                progress.close()
-            output = command.output()
-            if code != 0:
-                if looks_denied(output):
-                    raise BuildError(f"the registry denied the push of {destination}: check that the credentials "
-                                     f"may push to this repository (ecr:InitiateLayerUpload, ecr:PutImage):\n{output}")
-                raise BuildError(f"{self.name} push {destination} failed (exit {code}):\n{output}")
+            _, output = push_with_progress(
+                [self.executable, "push", "--authfile", authfile, *tls,
+                 "--digestfile", str(digestfile), image, f"docker://{destination}"],
+                self.name, destination, self.show_progress)
             digest = digestfile.read_text().strip() if digestfile.is_file() else ""
             if not digest.startswith("sha256:"):
                 raise BuildError(f"{self.name} push {destination} reported no digest:\n{output}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from eurosat_service.adapters.engine_process import (
     BuildProgress,
-    PushProgress,
+    push_with_progress,
     StreamedCommand,
     looks_denied,
     run_quiet,
@@ -77,18 +77,8 @@ class DockerCliBuilder:
             tagged = run_quiet(docker + ["tag", image, destination])
             if tagged.returncode != 0:
                 raise BuildError(f"docker tag {image} {destination} failed: {tagged.stderr.strip()}")
-            command = StreamedCommand(docker + ["push", destination])
-            progress = PushProgress(self.show_progress, f"docker push {destination.rsplit('/', 1)[-1]}")
-            try:
-                code = command.run(progress)
-            finally:
-                progress.close()
-            output = command.output()
-            if code != 0:
-                if looks_denied(output):
-                    raise BuildError(f"the registry denied the push of {destination}: check that the credentials "
-                                     f"may push to this repository (ecr:InitiateLayerUpload, ecr:PutImage):\n{output}")
-                raise BuildError(f"docker push {destination} failed (exit {code}):\n{output}")
+            progress, output = push_with_progress(docker + ["push", destination], "docker", destination,
+                                                  self.show_progress)
             if not progress.digest:
                 raise BuildError(f"docker push {destination} reported no digest:\n{output}")
             return progress.digest

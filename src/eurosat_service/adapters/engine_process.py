@@ -128,6 +128,23 @@ def looks_denied(text: str) -> bool:
     return any(word in lowered for word in DENIED)
 
 
+def push_with_progress(argv: Sequence[str], tool: str, destination: str, show_progress: bool) -> tuple[PushProgress, str]:
+    """Run an engine's push with a layer bar; a failure is a ``BuildError`` that names a denied push."""
+    command = StreamedCommand(argv)
+    progress = PushProgress(show_progress, f"{tool} push {destination.rsplit('/', 1)[-1]}")
+    try:
+        code = command.run(progress)
+    finally:
+        progress.close()
+    output = command.output()
+    if code != 0:
+        if looks_denied(output):
+            raise BuildError(f"the registry denied the push of {destination}: check that the credentials "
+                             f"may push to this repository (ecr:InitiateLayerUpload, ecr:PutImage):\n{output}")
+        raise BuildError(f"{tool} push {destination} failed (exit {code}):\n{output}")
+    return progress, output
+
+
 @contextlib.contextmanager
 def stage_files(context: Path, files: Mapping[str, Path] | None) -> Iterator[None]:
     """Copy ``files`` (name in the context -> source) into ``context`` for one build; remove them
