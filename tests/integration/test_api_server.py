@@ -138,7 +138,7 @@ def test_a_text_file_is_415(client: httpx.Client) -> None:
     response = post_image(client, Path(__file__).read_bytes(), "notes.txt")
     assert response.status_code == 415
     assert response.json() == {"error": "unsupported_image_format",
-                               "detail": "not a recognised image format (expected JPEG, PNG, TIFF, WebP, ...)"}
+                               "detail": "not an image in a supported format (JPEG, PNG, TIFF, WEBP, BMP, GIF)"}
     assert_still_serving(client)
 
 

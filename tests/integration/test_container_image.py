@@ -315,21 +315,26 @@ def registry_get(registry: dict, path: str, method: str = "GET") -> tuple[dict, 
         return dict(response.headers), response.read()
 
 
-def deploy_image(build_context: Path, build_args: dict[str, str], registry: dict) -> subprocess.CompletedProcess:
+def deploy_image(build_context: Path, build_args: dict[str, str], registry: dict,
+                 home: Path) -> subprocess.CompletedProcess:
+    """``home`` stands in for the user's home: the command records the pushed image there."""
     argv = [sys.executable, "-m", "eurosat_service.entrypoints.deploy_image", "--context", str(build_context),
             "--revision", REVISION, "--registry-url", registry["url"], "--network", "host", "--keep", "5"]
     for key, value in build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=1500, cwd=ROOT)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=1500, cwd=ROOT,
+                          env={**os.environ, "HOME": str(home)})
 
 
 def test_the_deploy_command_pushes_to_the_registry_with_ecr_credentials(build_context, build_args, built_image,
-                                                                        registry, aws):
+                                                                        registry, aws, tmp_path):
     import boto3
 
-    done = deploy_image(build_context, build_args, registry)
+    done = deploy_image(build_context, build_args, registry, home=tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     release = json.loads(done.stdout)
+    recorded = json.loads((tmp_path / ".cache" / "eurosat-service" / "last-image.json").read_text())
+    assert recorded["image_uri"] == release["image"]  # what `deploy up` runs when given no --image-uri
     headers, manifest = registry_get(registry, f"/v2/eurosat-service/manifests/{release['tag']}")
     layers = json.loads(manifest)["layers"]
     compressed = sum(layer["size"] for layer in layers) + json.loads(manifest)["config"]["size"]
@@ -350,7 +355,7 @@ def test_the_deploy_command_pushes_to_the_registry_with_ecr_credentials(build_co
     (repo,) = ecr.describe_repositories(repositoryNames=["eurosat-service"])["repositories"]
     assert repo["imageTagMutability"] == "IMMUTABLE" and repo["imageScanningConfiguration"]["scanOnPush"]
 
-    again = deploy_image(build_context, build_args, registry)  # same revision and model: nothing to do
+    again = deploy_image(build_context, build_args, registry, home=tmp_path)  # same revision and model: nothing to do
 
     assert again.returncode == 0, again.stderr[-4000:]
     assert json.loads(again.stdout) == {**release, "built": False}

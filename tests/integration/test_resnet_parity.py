@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eurosat_service.adapters.resnet import build_resnet
+from eurosat_service.adapters.resnet import build_resnet, fold_batch_norms
 
 models = pytest.importorskip("torchvision.models", reason="torchvision is a training-only dependency")
 
@@ -49,3 +49,22 @@ def test_same_outputs_from_the_same_weights():
     back.load_state_dict(ours.state_dict(), strict=True)
     with torch.inference_mode():
         assert torch.equal(back(x), theirs(x))
+
+
+def test_folding_the_batch_norms_keeps_the_outputs():
+    """The served network has its batch norms folded into the convolutions (adapters/resnet.py)."""
+    torch.manual_seed(0)
+    network = build_resnet("resnet18-nopool-w32", 10).train()
+    with torch.no_grad():
+        for module in network.modules():  # non-trivial statistics and scales, as after training
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+        network(torch.randn(64, 3, 64, 64))  # updates the running mean and variance
+    network.eval()
+    folded = fold_batch_norms(network)
+    x = torch.randn(8, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(torch.softmax(folded(x), 1), torch.softmax(network(x), 1), atol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules()), "the original is left as it was"

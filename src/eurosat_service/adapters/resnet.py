@@ -12,8 +12,11 @@ pool; ``"nopool"`` drops the max pool, so a 64x64 tile reaches the last stage as
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 class BasicBlock(nn.Module):
@@ -98,3 +101,20 @@ def build_resnet(architecture: str, num_classes: int) -> ResNet:
         known = ", ".join(sorted(ARCHITECTURES))
         raise ValueError(f"unknown architecture {architecture!r}; known: {known}") from None
     return ResNet(num_classes=num_classes, **params)  # type: ignore[arg-type]
+
+
+def fold_batch_norms(network: ResNet) -> ResNet:
+    """An inference copy of ``network`` with each batch norm folded into the convolution before
+    it: in eval mode a batch norm is a fixed per-channel affine map, so the convolution can
+    apply it through its weights and a bias. Same outputs (to float rounding), one pass over
+    each activation less: about a tenth faster on this CPU (docs/benchmarks.md)."""
+    folded = copy.deepcopy(network).eval()
+    folded.conv1, folded.bn1 = fuse_conv_bn_eval(folded.conv1, folded.bn1), nn.Identity()
+    for stage in (folded.layer1, folded.layer2, folded.layer3, folded.layer4):
+        for block in stage:
+            block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+            block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+            if block.downsample is not None:
+                conv, bn = block.downsample
+                block.downsample = fuse_conv_bn_eval(conv, bn)
+    return folded

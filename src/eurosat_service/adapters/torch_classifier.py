@@ -3,9 +3,10 @@
 Decoding and normalisation are the training pipeline's own (``adapters/preprocessing``), so the
 API sees exactly the pixels and the input scale training saw. Needs torch alone (no torchvision).
 
-The network runs in channels-last memory format: oneDNN's convolutions work in NHWC natively,
-which saves about a quarter of the CPU time of a batch; probabilities differ from the
-channels-first ones by under 1e-6 (the parity test holds them to 1e-5).
+The network runs with its batch norms folded into the convolutions and in channels-last memory
+format (oneDNN's convolutions work in NHWC natively): together about a third less CPU time per
+batch; probabilities differ from the training-side ones by under 1e-6 (the parity test holds
+them to 1e-5).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PIL import Image
 from eurosat_service.adapters.cpu_quota import available_cpus
 from eurosat_service.adapters.model_file import load_model
 from eurosat_service.adapters.preprocessing import DEFAULT_MAX_PIXELS, decode_rgb, normalize
+from eurosat_service.adapters.resnet import fold_batch_norms
 from eurosat_service.domain.model_card import ModelCard
 from eurosat_service.domain.prediction import Prediction
 
@@ -34,8 +36,8 @@ class TorchClassifier:
         self.max_pixels = max_pixels
         _limit_interop_threads()
         torch.set_num_threads(self.threads)
-        self.network, self._card = load_model(Path(model_path))
-        self.network.eval().to(memory_format=torch.channels_last)
+        network, self._card = load_model(Path(model_path))
+        self.network = fold_batch_norms(network).to(memory_format=torch.channels_last)
         self._class_names = tuple(self._card.class_names)
 
     @property

@@ -5,6 +5,10 @@ Tests swap any adapter with ``container.<provider>.override(fake)``.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from typing import Any
+
 from dependency_injector import containers, providers
 
 from eurosat_service.adapters import aws_session
@@ -24,10 +28,20 @@ from eurosat_service.adapters.lazy_aws_client import lazy_client
 from eurosat_service.adapters.prometheus_metrics import ServiceMetrics
 from eurosat_service.adapters.s3_bucket_remover import S3BucketRemover
 from eurosat_service.adapters.sts_account import StsCloudAccount
-from eurosat_service.adapters.torch_classifier import TorchClassifier
-from eurosat_service.adapters.torch_trainer import TorchTrainer
 from eurosat_service.service_layer.deployment import Cloud
 from eurosat_service.service_layer.inference import InferenceService
+
+
+def deferred(target: str) -> Callable[..., Any]:
+    """``module:name``, imported when the provider first calls it: importing torch takes about
+    3 s, which the deploy commands, which never touch a model, should not pay."""
+    module, _, name = target.partition(":")
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    build.__qualname__ = build.__name__ = name
+    return build
 
 
 class Container(containers.DeclarativeContainer):
@@ -43,7 +57,8 @@ class Container(containers.DeclarativeContainer):
     dataset = providers.Singleton(open_dataset, config.data_dir)
     artifact_store = providers.Factory(open_artifact_store, config.artifact_uri, s3_client=s3_client.provider)
     trainer = providers.Factory(
-        TorchTrainer, source=dataset, checkpoint_dir=config.checkpoint_dir, resume=config.resume
+        deferred("eurosat_service.adapters.torch_trainer:TorchTrainer"),
+        source=dataset, checkpoint_dir=config.checkpoint_dir, resume=config.resume,
     )
     confusion_matrix_renderer = providers.Object(render_confusion_matrix)
     # a verified local model.pt for config.model_uri (S3 objects are cached in model_cache_dir)
@@ -53,7 +68,8 @@ class Container(containers.DeclarativeContainer):
 
     # Inference engine: the loaded model, its micro-batcher and the service's metrics
     classifier = providers.Singleton(
-        TorchClassifier, model_file, max_pixels=config.max_image_pixels,
+        deferred("eurosat_service.adapters.torch_classifier:TorchClassifier"),
+        model_file, max_pixels=config.max_image_pixels,
         threads=providers.Callable(threads_per_worker, config.inference_threads, config.inference_workers),
     )
     metrics = providers.Singleton(ServiceMetrics)
