@@ -14,7 +14,6 @@ from dependency_injector import containers, providers
 from eurosat_service.adapters import aws_session
 from eurosat_service.adapters.artifact_uri import open_artifact_store, resolve_model_file
 from eurosat_service.adapters.cloudwatch_logs import CloudWatchLogs
-from eurosat_service.adapters.confusion_matrix_png import render_confusion_matrix
 from eurosat_service.adapters.cpu_quota import threads_per_worker
 from eurosat_service.adapters.ec2_network import Ec2Network
 from eurosat_service.adapters.ecr_registry import EcrRegistry
@@ -33,8 +32,8 @@ from eurosat_service.service_layer.inference import InferenceService
 
 
 def deferred(target: str) -> Callable[..., Any]:
-    """``module:name``, imported when the provider first calls it: importing torch takes about
-    3 s, which the deploy commands, which never touch a model, should not pay."""
+    """``module:name``, imported when first called: importing torch takes about 3 s, which the
+    deploy commands, which never touch a model, should not pay (nor the API a plotting module)."""
     module, _, name = target.partition(":")
 
     def build(*args: Any, **kwargs: Any) -> Any:
@@ -60,7 +59,9 @@ class Container(containers.DeclarativeContainer):
         deferred("eurosat_service.adapters.torch_trainer:TorchTrainer"),
         source=dataset, checkpoint_dir=config.checkpoint_dir, resume=config.resume,
     )
-    confusion_matrix_renderer = providers.Object(render_confusion_matrix)
+    confusion_matrix_renderer = providers.Object(
+        deferred("eurosat_service.adapters.confusion_matrix_png:render_confusion_matrix")
+    )
     # a verified local model.pt for config.model_uri (S3 objects are cached in model_cache_dir)
     model_file = providers.Singleton(
         resolve_model_file, config.model_uri, config.model_cache_dir, s3_client=s3_client.provider
