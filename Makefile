@@ -31,8 +31,9 @@ test: setup-dev system-deps        ## the whole test suite, with every service i
 train: setup-dev                   ## train on EuroSAT (DATA=path to the folder holding 2750/)
 	$(PY) -m eurosat_service.entrypoints.train --data-dir $(or $(DATA),data)
 
+# The service runs on the CPU-only torch venv when .ci/api-cpu-check.sh has made it (docs/benchmarks.md).
 bench: setup-dev
-	$(PY) bench/bench_api.py
+	$(PY) bench/bench_api.py --service-python $(or $(wildcard .venv-cpu/bin/python),$(PY))
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

@@ -57,7 +57,8 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
     if image.size != (size, size):
         image = _square(image).resize((size, size), Image.Resampling.BILINEAR)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return pixels.view(size, size, 3).permute(2, 0, 1).contiguous()
+    # A channels-first view, not a copy: every caller stacks images into a batch, which copies.
+    return pixels.view(size, size, 3).permute(2, 0, 1)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
