@@ -218,7 +218,9 @@ def parse_args() -> argparse.Namespace:
 def median_result(runs: list[Result]) -> Result:
     """The median of each figure over the rounds (peak RSS: the highest), so one noisy round
     on a shared machine does not decide the outcome."""
-    med = statistics.median
+    def med(values):
+        return round(statistics.median(values), 2)
+
     first = runs[0]
     errors: Counter = Counter()
     for r in runs:

@@ -18,12 +18,23 @@ import io
 import warnings
 
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # noqa: F401  (importing a plugin registers its format; see FORMATS)
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from eurosat_service.domain.errors import ImageTooLarge, InvalidImage, UnsupportedImageFormat
 from eurosat_service.domain.model_card import Normalization
 
-# The formats a land-cover tile plausibly comes in. Pillow otherwise tries each of its ~40
+# The formats a land-cover tile plausibly comes in, their plugins imported above (Pillow only
+# looks among registered formats when given a list). Otherwise Pillow tries each of its ~40
 # plugins in turn on an unknown upload: more parsers facing untrusted bytes, and slower.
 FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 

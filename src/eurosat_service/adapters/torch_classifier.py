@@ -11,6 +11,7 @@ them to 1e-5).
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,12 +65,14 @@ class TorchClassifier:
         return [Prediction.from_probabilities(self._class_names, p, version) for p in probabilities]
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:
-        """One forward per batch size (oneDNN picks and caches its kernels on first use), and
-        every Pillow format plugin imported now rather than on the first unrecognised upload."""
-        Image.init()
+        """One forward per batch size (oneDNN picks and caches its kernels on first use), fed by a
+        decoded JPEG so that the decoding path has run once too."""
         size = self._card.input_size
+        encoded = io.BytesIO()
+        Image.new("RGB", (size, size)).save(encoded, "JPEG")
+        pixels = self.decode(encoded.getvalue())
         for n in batch_sizes:
-            self.predict_decoded([torch.zeros(3, size, size, dtype=torch.uint8)] * n)
+            self.predict_decoded([pixels] * n)
 
 
 def _limit_interop_threads() -> None:
