@@ -249,6 +249,9 @@ def main() -> int:
           f"inference_workers={settings.inference_workers} inference_threads={settings.inference_threads} "
           f"decode_in={settings.decode_in}", flush=True)
 
+    # Start from bytecode, as an installed package (or the container, which precompiles) does:
+    # where PYTHONDONTWRITEBYTECODE is set, as on our CI machines, every start would compile src/.
+    subprocess.run([args.service_python, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
     threads = threads_per_worker(settings.inference_threads, settings.inference_workers)
     batches = sorted({1, 8, 16, 32, settings.max_batch_size})
     servers = [("service", args.service_python, ["-m", "eurosat_service.entrypoints.api"], env)]
