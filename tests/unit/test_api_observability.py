@@ -61,3 +61,31 @@ def test_metrics_count_requests_by_endpoint_and_status_and_show_batches_queue_an
     assert "eurosat_inference_queue_depth 0.0" in text
     assert 'eurosat_model_info{architecture="fake-net",name="fake",version="v-test"} 1.0' in text
     assert "eurosat_ready 1.0" in text
+    rss = [line for line in text.splitlines() if line.startswith("process_resident_memory_bytes ")]
+    assert rss and float(rss[0].split()[1]) > 1e6
+    assert 'python_gc_collections_total{generation="0"}' in text
+
+
+def test_the_entrypoint_serves_with_the_garbage_collector_back_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up runs with the collector off (``python -m`` only); main() must turn it back on
+    before serving, or reference cycles made per request would never be freed."""
+    import gc
+
+    import uvicorn
+
+    from eurosat_service.entrypoints import api, json_logging
+    from tests.unit.api_support import fake_classifier, fake_container
+
+    container = fake_container(fake_classifier())
+    monkeypatch.setattr(json_logging, "setup_json_logging", lambda: None)  # leave pytest's handlers be
+    monkeypatch.setattr(api, "build_container", lambda **overrides: container)
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count()))
+    gc.disable()
+    try:
+        assert api.main([]) == 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert seen["enabled"] is True
+    assert seen["frozen"] > 0  # start-up's objects moved out of the collector's way

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -19,6 +28,10 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # process_resident_memory_bytes and CPU seconds (a Fargate task has 0.5 GB), and the
+        # collector's runs per generation (start-up turns it off until the model is loaded).
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.requests = Counter(
             "eurosat_http_requests", "HTTP requests by endpoint, method and status",
             ["endpoint", "method", "status"], registry=self.registry,
