@@ -36,4 +36,5 @@ PY
 
 echo "== API tests on the CPU-only build"
 exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
-  tests/unit/test_api_*.py tests/unit/test_micro_batcher.py tests/integration/test_api_*.py "$@"
+  tests/unit/test_api_*.py tests/unit/test_micro_batcher.py tests/integration/test_api_*.py \
+  tests/integration/test_model_file.py "$@"

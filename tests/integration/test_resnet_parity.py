@@ -68,3 +68,9 @@ def test_folding_the_batch_norms_keeps_the_outputs():
         assert torch.allclose(torch.softmax(folded(x), 1), torch.softmax(network(x), 1), atol=1e-5)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules()), "the original is left as it was"
+    with torch.inference_mode():
+        expected = folded(x)
+    in_place = fold_batch_norms(network, inplace=True)  # what serving does: no copy kept
+    assert in_place is network and not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())
+    with torch.inference_mode():
+        assert torch.equal(in_place(x), expected)

@@ -55,9 +55,11 @@ def load_model(path: Path) -> tuple[ResNet, ModelCard]:
     try:
         card = ModelCard.model_validate_json(payload["card"])
         network = build_resnet(card.architecture, len(card.class_names))
-        network.load_state_dict(payload["state_dict"], strict=True)
+        network.load_state_dict(payload["state_dict"], strict=True, assign=True)  # no copy of each weight
     except Exception as exc:
-        raise ModelLoadError(f"{path} holds an unusable model: {str(exc).splitlines()[0]}") from None
+        # torch lists what does not fit on the lines after its first ("Error(s) in loading ...")
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ModelLoadError(f"{path} holds an unusable model: {detail[:400]}") from None
     actual = weights_sha256(payload["state_dict"])
     if actual != card.weights_sha256:
         raise ArtifactIntegrityError(

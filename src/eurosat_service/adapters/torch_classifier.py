@@ -38,7 +38,7 @@ class TorchClassifier:
         _limit_interop_threads()
         torch.set_num_threads(self.threads)
         network, self._card = load_model(Path(model_path))
-        self.network = fold_batch_norms(network).to(memory_format=torch.channels_last)
+        self.network = fold_batch_norms(network, inplace=True).to(memory_format=torch.channels_last)
         self._class_names = tuple(self._card.class_names)
 
     @property
