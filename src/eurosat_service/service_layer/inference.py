@@ -48,8 +48,11 @@ class InferenceService:
         self.ready = False
 
     def start(self) -> None:
-        """Warm the model up at the batch sizes it will see, then take requests."""
-        self.classifier.warm_up(sorted({1, self.batcher.max_batch_size}))
+        """Warm the model up with one inference, then take requests. One image is enough: the
+        first pass at each further batch size costs only 5-12 ms more than its later ones, which
+        sizes 2 to 31 pay anyway, while warming the largest batch too delayed readiness by about
+        0.1 s (docs/benchmarks.md)."""
+        self.classifier.warm_up([1])
         if self.decode_in == "request":
             self._decode_pool = ThreadPoolExecutor(self._decode_threads, thread_name_prefix="decode")
         self.batcher.start()
