@@ -14,6 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import torch
 
 from eurosat_service.adapters.torch_trainer import TorchTrainer
 from eurosat_service.entrypoints import cli, evaluate, train
@@ -181,3 +182,33 @@ def test_evaluate_refuses_a_missing_model(make_dataset, tmp_path, capsys):
     code, _, err = run_main(evaluate.main, ["--model-uri", str(tmp_path / "none"),
                                             "--data-dir", str(make_dataset(1))], capsys)
     assert code == 2 and err.startswith("error: model URI") and "no such file or folder" in err
+
+
+def test_distilling_from_a_published_model_records_its_teacher(make_dataset, tmp_path, capsys):
+    data = make_dataset(4)
+    common = ["--data-dir", str(data), "--epochs", "1", *TRAIN_FLAGS]
+    code, out, _ = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "teacher")], capsys)
+    assert code == 0
+    teacher = json.loads(out)
+    teacher_card = json.loads((tmp_path / "teacher" / teacher["version"] / "model_card.json").read_text())
+
+    code, out, err = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "student"),
+                                           "--distill-from", str(tmp_path / "teacher"),
+                                           "--checkpoint-dir", str(tmp_path / "ckpt")], capsys)
+    assert code == 0, err
+    student = json.loads(out)
+    card = json.loads((tmp_path / "student" / student["version"] / "model_card.json").read_text())
+    assert card["training"]["teacher_version"] == teacher["version"]
+    assert card["training"]["teacher_weights_sha256"] == teacher_card["weights_sha256"] != card["weights_sha256"]
+    assert card["split"] == teacher_card["split"]
+    assert card["training_seconds"] > teacher_card["training_seconds"]  # the teacher's time counts too
+    soft = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)["soft_targets"]  # kept for --resume
+    assert soft.shape == (20, 10) and torch.allclose(soft.sum(1), torch.ones(20))
+
+
+def test_distilling_from_a_model_of_another_split_is_refused(make_dataset, tiny_model_store, tmp_path, capsys):
+    code, out, err = run_main(train.main, ["--data-dir", str(make_dataset(4)), "--epochs", "1", *TRAIN_FLAGS,
+                                           "--artifact-uri", str(tmp_path / "student"),
+                                           "--distill-from", str(tiny_model_store)], capsys)
+    assert code == 2 and out == "" and not (tmp_path / "student").exists()
+    assert err.startswith("error: the teacher v") and "was trained on another split" in err, err

@@ -59,10 +59,12 @@ class FakeTrainer:
     def __init__(self, wrong: Mapping[str, str] | None = None) -> None:
         self.wrong = dict(wrong or {})
         self.trained_on: list[tuple[list[LabeledImage], list[LabeledImage]]] = []
+        self.teachers: list[TrainedModel | None] = []
         self.predicted: list[LabeledImage] = []
 
-    def train(self, train, val, class_names, config: TrainingConfig) -> TrainedModel:
+    def train(self, train, val, class_names, config: TrainingConfig, teacher=None) -> TrainedModel:
         self.trained_on.append((list(train), list(val)))
+        self.teachers.append(teacher)
         history = [{"epoch": e + 1, "val_accuracy": 0.5 + 0.1 * e} for e in range(config.epochs)]
         return TrainedModel({"weights": "fake"}, config.architecture, tuple(class_names), history, 1.5)
 

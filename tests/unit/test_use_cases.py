@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from eurosat_service.domain.dataset import LabeledImage, fingerprint, stratified_split
-from eurosat_service.domain.errors import DatasetError, StoreAccessError
+from eurosat_service.domain.errors import DatasetError, EurosatError, StoreAccessError
 from eurosat_service.domain.model_card import ModelCard, TrainingConfig
+from eurosat_service.domain.ports import TrainedModel
 from eurosat_service.service_layer.evaluation import evaluate_model
 from eurosat_service.service_layer.training import train_and_publish
 from tests.unit.fakes import FakeArtifactStore, FakeDatasetSource, FakeTrainer
@@ -24,11 +25,11 @@ def fake_png(report, path: Path) -> None:
     path.write_bytes(b"\x89PNG fake")
 
 
-def train(tmp_path: Path, store=None, trainer=None, source=None):
+def train(tmp_path: Path, store=None, trainer=None, source=None, config=CONFIG, teacher=None, version="v1"):
     return train_and_publish(
         source=source or FakeDatasetSource.with_counts(COUNTS), trainer=trainer or FakeTrainer(),
-        store=store if store is not None else FakeArtifactStore(), config=CONFIG, workdir=tmp_path,
-        render_confusion_matrix=fake_png, version="v1",
+        store=store if store is not None else FakeArtifactStore(), config=config, workdir=tmp_path,
+        render_confusion_matrix=fake_png, version=version, teacher=teacher,
     )
 
 
@@ -77,6 +78,36 @@ def test_an_unreachable_store_fails_before_training(tmp_path):
 def test_a_single_class_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="two classes"):
         train(tmp_path, source=FakeDatasetSource.with_counts({"Forest": 5}))
+
+
+# -- self-distillation ---------------------------------------------------------------------------
+@pytest.fixture
+def teacher(tmp_path) -> TrainedModel:
+    store = FakeArtifactStore()
+    train(tmp_path / "teacher", store)
+    return FakeTrainer().load(store.fetch(tmp_path / "teacher-cache"))
+
+
+def test_a_distilled_model_records_its_teacher_and_counts_its_training_time(tmp_path, teacher):
+    trainer = FakeTrainer()
+    run = train(tmp_path, trainer=trainer, teacher=teacher, version="v2")
+    assert trainer.teachers == [teacher]
+    assert run.card.training.teacher_version == "v1"
+    assert run.card.training.teacher_weights_sha256 == teacher.card.weights_sha256
+    assert run.card.training_seconds == 1.5 + teacher.seconds
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"seed": 7}, "trained on another split"),
+    ({"split_fractions": (0.6, 0.2, 0.2)}, "trained on another split"),
+    ({"architecture": "resnet18"}, "use --architecture resnet18-nopool-w32"),
+    ({"pretrained": True}, "pick one"),
+])
+def test_a_teacher_that_does_not_fit_the_run_is_refused_before_training(tmp_path, teacher, change, error):
+    trainer = FakeTrainer()
+    with pytest.raises(EurosatError, match=error):
+        train(tmp_path, trainer=trainer, config=CONFIG.model_copy(update=change), teacher=teacher)
+    assert trainer.trained_on == []
 
 
 # -- evaluate -----------------------------------------------------------------------------------

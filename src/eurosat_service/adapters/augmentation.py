@@ -11,6 +11,13 @@ import torch
 import torch.nn.functional as F
 
 
+def dihedral_views(batch: torch.Tensor) -> list[torch.Tensor]:
+    """The eight flips/rotations of an ``(N, C, H, W)`` batch, identity first. Any function
+    averaged over all eight gives the same answer for every one of them."""
+    rotations = [torch.rot90(batch, k, dims=(2, 3)) for k in range(4)]
+    return rotations + [view.flip(3) for view in rotations]
+
+
 def augment(batch: torch.Tensor, generator: torch.Generator, shift: int = 4, jitter: float = 0.1) -> torch.Tensor:
     """uint8 ``(N, 3, H, W)`` -> augmented float32 on the same 0-255 scale."""
     x = batch.to(torch.float32)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from eurosat_service.adapters.augmentation import augment
+from eurosat_service.adapters.augmentation import augment, dihedral_views
 from eurosat_service.adapters.model_file import load_model, save_model
 from eurosat_service.adapters.preprocessing import decode_rgb, normalize
 from eurosat_service.adapters.resnet import ResNet, build_resnet
@@ -66,6 +66,7 @@ class TorchTrainer:
         val: Sequence[LabeledImage],
         class_names: Sequence[str],
         config: TrainingConfig,
+        teacher: TrainedModel | None = None,
     ) -> TrainedModel:
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -85,16 +86,21 @@ class TorchTrainer:
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
         generator = torch.Generator().manual_seed(config.seed)
-        state = {"epoch": 0, "history": [], "best": None, "best_acc": -1.0, "seconds": 0.0}
+        state = {"epoch": 0, "history": [], "best": None, "best_acc": -1.0, "seconds": 0.0, "soft_targets": None}
         data_id = fingerprint(train) + fingerprint(val)
         if self.resume:
             self._restore(network, optimizer, scheduler, generator, state, config, data_id)
+        if teacher is not None:
+            if state["epoch"] == 0:
+                network.load_state_dict(teacher.network.state_dict())
+            if state["soft_targets"] is None:  # kept in the checkpoints: computed once per run
+                state["soft_targets"] = self.dihedral_probabilities(teacher.network, x_train)
 
         for epoch in range(state["epoch"], config.epochs):
             started = time.monotonic()
             try:
                 train_loss, train_acc = self._epoch(network, optimizer, scheduler, generator,
-                                                    x_train, y_train, config, epoch)
+                                                    x_train, y_train, config, epoch, state["soft_targets"])
             except KeyboardInterrupt:
                 where = f" in {self.checkpoint_dir}" if self.checkpoint_dir else ""
                 raise TrainingInterrupted(
@@ -138,7 +144,7 @@ class TorchTrainer:
             raise EurosatError(f"could not load torchvision's ImageNet weights: {exc}") from None
         return {k: v for k, v in weights.items() if not k.startswith("fc.")}
 
-    def _epoch(self, network, optimizer, scheduler, generator, x, y, config, epoch) -> tuple[float, float]:
+    def _epoch(self, network, optimizer, scheduler, generator, x, y, config, epoch, soft=None) -> tuple[float, float]:
         network.train()
         order = torch.randperm(len(x), generator=generator)
         batches = [order[i : i + config.batch_size] for i in range(0, len(x), config.batch_size)]
@@ -149,6 +155,11 @@ class TorchTrainer:
             inputs = normalize(augment(x[idx], generator), self.normalization)
             logits = network(inputs)
             loss = F.cross_entropy(logits, y[idx], label_smoothing=config.label_smoothing)
+            if soft is not None:
+                # The teacher's targets are averaged over all eight flips/rotations, so they hold
+                # for whichever of them ``augment`` drew (shifts and colour change them a little).
+                w = config.distill_weight
+                loss = (1 - w) * loss + w * F.cross_entropy(logits, soft[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -164,6 +175,18 @@ class TorchTrainer:
         network.eval()
         outs = [network(normalize(x[i : i + batch_size], self.normalization)) for i in range(0, len(x), batch_size)]
         return torch.cat(outs) if outs else torch.empty(0, 0)
+
+    @torch.no_grad()  # not inference_mode: the result is a loss target, which autograd keeps
+    def dihedral_probabilities(self, network: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Class probabilities averaged over each image's eight flips/rotations: a teacher's
+        test-time-augmented answer, which a student then learns to give in one pass."""
+        network.eval()
+        outs = []
+        for i in tqdm(range(0, len(x), batch_size), desc="teacher (8 views)", unit="batch",
+                      disable=not self.show_progress, dynamic_ncols=True):
+            views = dihedral_views(normalize(x[i : i + batch_size], self.normalization))
+            outs.append(sum(torch.softmax(network(v.contiguous()), dim=1) for v in views) / len(views))
+        return torch.cat(outs)
 
     def _score(self, network, x, y) -> tuple[float, float]:
         if not len(x):
@@ -186,7 +209,7 @@ class TorchTrainer:
             "torch_rng": torch.get_rng_state(), "epoch": state["epoch"], "best": state["best"],
             "best_acc": state["best_acc"], "seconds": state["seconds"],
             "history": [dict(h) for h in state["history"]],
-            "config": config.model_dump_json(), "data_id": data_id,
+            "config": config.model_dump_json(), "data_id": data_id, "soft_targets": state["soft_targets"],
         }
         tmp = path.with_name("last.pt.part")
         torch.save(payload, tmp)
@@ -216,7 +239,8 @@ class TorchTrainer:
         generator.set_state(payload["generator"])
         torch.set_rng_state(payload["torch_rng"])
         state.update(epoch=payload["epoch"], best=payload["best"], best_acc=payload["best_acc"],
-                     seconds=payload["seconds"], history=list(payload["history"]))
+                     seconds=payload["seconds"], history=list(payload["history"]),
+                     soft_targets=payload.get("soft_targets"))
         log.info("resumed from %s after epoch %d", path, state["epoch"])
 
     # -- scoring, saving, loading ---------------------------------------------------------------

@@ -35,6 +35,11 @@ class TrainingConfig(BaseModel):
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     threads: int = Field(default=2, ge=1)
     pretrained: bool = False
+    # Self-distillation: the run starts from this published model's weights and learns from its
+    # eight-view (dihedral) average as well as from the labels; see ``service_layer/training``.
+    teacher_version: str | None = None
+    teacher_weights_sha256: str | None = None
+    distill_weight: float = Field(default=0.5, ge=0, le=1)
 
 
 class ModelCard(BaseModel):

@@ -56,7 +56,11 @@ class Trainer(Protocol):
         val: Sequence[LabeledImage],
         class_names: Sequence[str],
         config: TrainingConfig,
-    ) -> TrainedModel: ...
+        teacher: TrainedModel | None = None,
+    ) -> TrainedModel:
+        """Train from scratch, or with a ``teacher``: start from its weights and fit its
+        eight-view (flips and rotations) average probabilities on ``train`` beside the labels."""
+        ...
 
     def predict_probabilities(self, model: TrainedModel, images: Sequence[LabeledImage]) -> list[list[float]]:
         """Class probabilities per image, through the same preprocessing serving uses."""

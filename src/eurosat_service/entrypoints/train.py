@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads")
     p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights")
+    p.add_argument("--distill-from", metavar="MODEL_URI",
+                   help="self-distillation: start from this published model (same data, seed and "
+                        "architecture) and learn its eight-view flip/rotation average beside the labels")
+    p.add_argument("--distill-weight", type=float, default=DEFAULTS.distill_weight,
+                   help="share of the loss given to the teacher's probabilities (0-1)")
     p.add_argument("--no-progress", action="store_true", help="log epochs only, no progress bars")
     return p.parse_args(argv)
 
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
     overrides = {k: v for k, v in {
         "data_dir": args.data_dir, "artifact_uri": args.artifact_uri,
-        "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir,
+        "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir, "model_uri": args.distill_from,
     }.items() if v is not None}
     container = build_container(resume=args.resume, **overrides)
     if args.download:
@@ -52,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig(
         architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
-        seed=args.seed, threads=args.threads, pretrained=args.pretrained,
+        seed=args.seed, threads=args.threads, pretrained=args.pretrained, distill_weight=args.distill_weight,
     )
     trainer = container.trainer()
     trainer.show_progress = not args.no_progress
+    teacher = trainer.load(container.model_file()) if args.distill_from else None
     run = train_and_publish(
         source=container.dataset(),
         trainer=trainer,
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=Path(container.config.work_dir()),
         render_confusion_matrix=container.confusion_matrix_renderer(),
         name=args.name,
+        teacher=teacher,
     )
     print(json.dumps({
         "version": run.card.version, "artifact": run.published.uri, "sha256": run.published.sha256,

@@ -11,11 +11,11 @@ from importlib import metadata
 from pathlib import Path
 
 from eurosat_service.domain.dataset import DataSplit, stratified_split
-from eurosat_service.domain.errors import DatasetError
+from eurosat_service.domain.errors import DatasetError, EurosatError
 from eurosat_service.domain.evaluation import EvaluationReport
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
 from eurosat_service.domain.model_card import EUROSAT_NORMALIZATION, ModelCard, TrainingConfig
-from eurosat_service.domain.ports import ArtifactStore, DatasetSource, PublishedArtifact, Trainer
+from eurosat_service.domain.ports import ArtifactStore, DatasetSource, PublishedArtifact, TrainedModel, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ def train_and_publish(
     render_confusion_matrix: Callable[[EvaluationReport, Path], None],
     name: str = "eurosat-resnet18",
     version: str | None = None,
+    teacher: TrainedModel | None = None,
 ) -> TrainingRun:
     store.versions()  # a missing bucket or refused credentials fail now, not after hours of training
     images = source.list_images()
@@ -68,8 +69,12 @@ def train_and_publish(
         raise DatasetError(f"need images of at least two classes, found {list(class_names)}")
     split = stratified_split(images, config.split_fractions, config.seed)
     log.info("split (seed %d): %s", config.seed, split.summary().counts)
+    teacher_seconds = 0.0
+    if teacher is not None:
+        config = with_teacher(config, teacher, split)
+        teacher_seconds = teacher.seconds
 
-    model = trainer.train(split.train, split.val, class_names, config)
+    model = trainer.train(split.train, split.val, class_names, config, teacher=teacher)
     report = evaluate(trainer, model, split, class_names)
     log.info("test accuracy %.4f, macro-F1 %.4f on %d images", report.accuracy, report.macro_f1, report.num_images)
 
@@ -87,7 +92,7 @@ def train_and_publish(
                  "best_val_accuracy": max((h["val_accuracy"] for h in model.history), default=val_accuracy)},
         split=split.summary(),
         training=config,
-        training_seconds=round(model.seconds, 1),
+        training_seconds=round(model.seconds + teacher_seconds, 1),  # a distilled model's include its teacher's
         library_versions=library_versions(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
@@ -109,6 +114,32 @@ def train_and_publish(
     files["confusion_matrix.png"] = out / "confusion_matrix.png"
     published = store.publish(version, files)
     return TrainingRun(card, report, published, split)
+
+
+def with_teacher(config: TrainingConfig, teacher: TrainedModel, split: DataSplit) -> TrainingConfig:
+    """Record the teacher in the run's configuration, once it is proven safe to learn from.
+
+    The student starts from the teacher's weights, so the teacher must have been trained on this
+    very split: had it seen this run's validation or test images, the student would inherit that
+    knowledge and its held-out scores would be worth nothing."""
+    card = teacher.card
+    if card is None or card.split is None:
+        raise DatasetError("the teacher model's card records no data split, so it cannot be proven "
+                           "never to have seen this run's test images")
+    ours = split.summary()
+    if card.split.sha256 != ours.sha256:  # the hashes cover every image path, so classes too
+        raise DatasetError(
+            f"the teacher {card.version} was trained on another split: its image lists differ from "
+            f"this run's (teacher: seed {card.split.seed}, {card.split.counts}; this run: seed "
+            f"{ours.seed}, {ours.counts}); distil only from a model of the same data and --seed"
+        )
+    if card.architecture != config.architecture:
+        raise EurosatError(f"the student starts from the teacher's weights: use --architecture "
+                           f"{card.architecture} (not {config.architecture})")
+    if config.pretrained:
+        raise EurosatError("--pretrained and a teacher both choose the starting weights: pick one")
+    return config.model_copy(update={"teacher_version": card.version,
+                                     "teacher_weights_sha256": card.weights_sha256})
 
 
 def evaluate(trainer: Trainer, model, split: DataSplit, class_names: tuple[str, ...]) -> EvaluationReport:
