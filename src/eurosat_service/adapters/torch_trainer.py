@@ -94,7 +94,9 @@ class TorchTrainer:
             if state["epoch"] == 0:
                 network.load_state_dict(teacher.network.state_dict())
             if state["soft_targets"] is None:  # kept in the checkpoints: computed once per run
+                started = time.monotonic()
                 state["soft_targets"] = self.dihedral_probabilities(teacher.network, x_train)
+                state["seconds"] += time.monotonic() - started  # part of this run's training time
 
         for epoch in range(state["epoch"], config.epochs):
             started = time.monotonic()
