@@ -11,11 +11,17 @@ import torch
 import torch.nn.functional as F
 
 
+def dihedral_view(batch: torch.Tensor, t: int) -> torch.Tensor:
+    """Flip/rotation ``t`` (0-7) of an ``(N, C, H, W)`` batch: ``t % 4`` quarter turns, then a
+    horizontal flip when ``t >= 4``; 0 is the identity."""
+    view = torch.rot90(batch, t % 4, dims=(2, 3))
+    return view.flip(3) if t >= 4 else view
+
+
 def dihedral_views(batch: torch.Tensor) -> list[torch.Tensor]:
-    """The eight flips/rotations of an ``(N, C, H, W)`` batch, identity first. Any function
-    averaged over all eight gives the same answer for every one of them."""
-    rotations = [torch.rot90(batch, k, dims=(2, 3)) for k in range(4)]
-    return rotations + [view.flip(3) for view in rotations]
+    """All eight flips/rotations, identity first: the same ones ``augment`` draws from. Any
+    function averaged over all eight gives the same answer for every one of them."""
+    return [dihedral_view(batch, t) for t in range(8)]
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, shift: int = 4, jitter: float = 0.1) -> torch.Tensor:
@@ -27,8 +33,7 @@ def augment(batch: torch.Tensor, generator: torch.Generator, shift: int = 4, jit
     for t in range(8):
         idx = (transform == t).nonzero(as_tuple=True)[0]
         if idx.numel():
-            view = torch.rot90(x[idx], t % 4, dims=(2, 3))
-            out[idx] = view.flip(3) if t >= 4 else view
+            out[idx] = dihedral_view(x[idx], t)
     if shift:
         padded = F.pad(out, (shift, shift, shift, shift), mode="reflect")
         dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator).tolist()
