@@ -32,6 +32,17 @@ def _cgroup_quota(root: Path) -> float | None:
         return None
 
 
+def inference_workers(workers: int) -> int:
+    """``workers`` if set (> 0), else one per CPU this process may use.
+
+    Why one per CPU: a network this small keeps two torch threads poorly busy (each operator is
+    split in two, and the halves wait for each other), while two single-threaded forward passes
+    run side by side (the GIL is released inside each operator). Measured on 2 CPUs: 330-380
+    img/s for two single-threaded streams against 250-290 for one two-threaded (batch 16).
+    """
+    return workers if workers > 0 else available_cpus()
+
+
 def threads_per_worker(threads: int, workers: int) -> int:
-    """``threads`` if set (> 0), else this process's CPUs shared among ``workers``."""
-    return threads if threads > 0 else max(1, available_cpus() // max(1, workers))
+    """``threads`` if set (> 0), else this process's CPUs shared among the ``workers``."""
+    return threads if threads > 0 else max(1, available_cpus() // inference_workers(workers))

@@ -14,7 +14,7 @@ from dependency_injector import containers, providers
 from eurosat_service.adapters import aws_session
 from eurosat_service.adapters.artifact_uri import open_artifact_store, resolve_model_file
 from eurosat_service.adapters.cloudwatch_logs import CloudWatchLogs
-from eurosat_service.adapters.cpu_quota import threads_per_worker
+from eurosat_service.adapters.cpu_quota import inference_workers, threads_per_worker
 from eurosat_service.adapters.ec2_network import Ec2Network
 from eurosat_service.adapters.ecr_registry import EcrRegistry
 from eurosat_service.adapters.ecr_repository_remover import EcrRepositoryRemover
@@ -68,16 +68,17 @@ class Container(containers.DeclarativeContainer):
     )
 
     # Inference engine: the loaded model, its micro-batcher and the service's metrics
+    workers = providers.Callable(inference_workers, config.inference_workers)
     classifier = providers.Singleton(
         deferred("eurosat_service.adapters.torch_classifier:TorchClassifier"),
         model_file, max_pixels=config.max_image_pixels,
-        threads=providers.Callable(threads_per_worker, config.inference_threads, config.inference_workers),
+        threads=providers.Callable(threads_per_worker, config.inference_threads, workers),
     )
     metrics = providers.Singleton(ServiceMetrics)
     inference = providers.Singleton(
         InferenceService, classifier, max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms,
         max_queue=config.max_queue, decode_in=config.decode_in, decode_threads=config.decode_threads,
-        on_batch=metrics.provided.observe_batch, workers=config.inference_workers,
+        on_batch=metrics.provided.observe_batch, workers=workers,
     )
 
     # Launch control (deploy to ECS Fargate): one boto3 client per AWS service (made on first

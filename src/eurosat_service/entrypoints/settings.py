@@ -26,9 +26,9 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Path.home() / ".cache" / "eurosat-service"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    inference_workers: int = Field(default=1, ge=1)  # batches run at once, each on its own thread
+    inference_workers: int = Field(default=0, ge=0)  # batches run at once, each on its own thread; 0: one per CPU
     inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0: CPUs / workers
-    max_batch_size: int = Field(default=32, ge=1)  # images per micro-batch
+    max_batch_size: int = Field(default=8, ge=1)  # images per micro-batch (per worker)
     max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # how long a micro-batch waits to fill
     max_queue: int = Field(default=64, ge=1)  # images waiting; beyond it requests get 503
     decode_in: Literal["request", "worker"] = "request"  # where uploads are decoded
