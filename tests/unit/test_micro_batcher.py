@@ -108,7 +108,8 @@ def test_one_failing_item_fails_alone_and_a_crashing_batch_fails_its_items_only(
             raise RuntimeError("boom")
         return [ValueError("negative") if i < 0 else i for i in items]
 
-    batcher = MicroBatcher(flaky, max_batch_size=8, max_wait_ms=20, max_queue=64)
+    batches: list[int] = []
+    batcher = MicroBatcher(flaky, max_batch_size=8, max_wait_ms=20, max_queue=64, on_batch=batches.append)
     batcher.start()
     try:
         mixed = run(batcher.submit([1, -1, 3], return_exceptions=True))
@@ -118,6 +119,8 @@ def test_one_failing_item_fails_alone_and_a_crashing_batch_fails_its_items_only(
     finally:
         batcher.stop()
     assert mixed.results[0] == 1 and isinstance(mixed.results[1], ValueError) and mixed.results[2] == 3
+    assert mixed.batch_size == 2
+    assert batches == [2, 1]  # what was computed: not the failed item, not the crashed batch
 
 
 def test_stop_finishes_queued_work_then_refuses_new_work() -> None:

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=8, ge=1)  # images per micro-batch (per worker)
     max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # how long a micro-batch waits to fill
     max_queue: int = Field(default=64, ge=1)  # images waiting; beyond it requests get 503
-    decode_in: Literal["request", "worker"] = "request"  # where uploads are decoded
+    decode_in: Literal["request", "worker"] = "worker"  # where uploads are decoded: in the batch, or a pool
     decode_threads: int = Field(default=2, ge=1)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1)  # request body limit -> 413
     max_batch_files: int = Field(default=32, ge=1)  # files per /predict/batch

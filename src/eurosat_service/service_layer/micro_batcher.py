@@ -139,11 +139,12 @@ class MicroBatcher(Generic[T, R]):
                     raise RuntimeError(f"batch function returned {len(results)} results for {len(live)} items")
             except Exception as exc:  # noqa: BLE001  # a failing batch fails its requests, never the worker
                 results = [exc] * len(live)
-            if self._on_batch is not None:
-                self._on_batch(len(live))
+            computed = sum(not isinstance(r, BaseException) for r in results)  # items that failed alone
+            if self._on_batch is not None and computed:  # (e.g. a corrupt upload) were not classified
+                self._on_batch(computed)
             for job, result in zip(live, results):
                 try:
-                    job.loop.call_soon_threadsafe(_settle, job.future, result, len(live))
+                    job.loop.call_soon_threadsafe(_settle, job.future, result, computed)
                 except RuntimeError:  # the event loop is closed: nobody is waiting any more
                     pass
 
