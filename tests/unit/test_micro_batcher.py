@@ -63,6 +63,38 @@ def test_a_full_batch_runs_without_waiting_for_max_wait() -> None:
     assert time.monotonic() - started < 2.5  # neither batch waited out max_wait
 
 
+def test_a_batch_stays_open_while_requests_keep_joining_it() -> None:
+    # One every 100 ms, well within max_wait: a fixed deadline after the oldest would have
+    # closed the batch at 300 ms; waiting for a 300 ms pause gathers all five.
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=5, max_wait_ms=300, max_queue=64)
+    batcher.start()
+
+    async def trickle():
+        async def one(i: int):
+            await asyncio.sleep(0.1 * i)
+            return await batcher.submit([i])
+        return await asyncio.gather(*(one(i) for i in range(5)))
+
+    try:
+        run(trickle())
+    finally:
+        batcher.stop()
+    assert work.batches == [[0, 1, 2, 3, 4]]
+
+
+def test_a_lone_request_waits_max_wait_only() -> None:
+    work = RecordingBatch()
+    batcher = MicroBatcher(work, max_batch_size=8, max_wait_ms=300, max_queue=64)
+    batcher.start()
+    started = time.monotonic()
+    try:
+        assert run(batcher.submit([21])).results == [42]
+    finally:
+        batcher.stop()
+    assert 0.29 < time.monotonic() - started < 2.0  # not the 8 x 300 ms cap
+
+
 def test_the_bounded_queue_refuses_with_overloaded_then_recovers() -> None:
     work = RecordingBatch()
     batcher = MicroBatcher(work, max_batch_size=1, max_wait_ms=0, max_queue=2)

@@ -1,13 +1,17 @@
 """Dynamic micro-batching, the way TorchServe, Triton and BentoML batch: requests from many
-coroutines wait in one bounded queue; a single worker thread takes up to ``max_batch_size`` of
-them, waiting at most ``max_wait_ms`` after the oldest arrived, and runs them as one batch.
+coroutines wait in one bounded queue; a worker thread opens a batch when it is free and work is
+waiting, and runs it once it is full (``max_batch_size``), or once no image has joined it for
+``max_wait_ms``, and at the latest ``max_batch_size`` x ``max_wait_ms`` after it opened.
 
 Why: one forward pass over N images costs far less than N passes of one, and running it on a
-thread of its own keeps the event loop free to parse the next requests meanwhile. With
+thread of its own keeps the event loop free to parse the next requests meanwhile. Why wait for
+a pause rather than a fixed time after the oldest request: under load the oldest has usually
+waited for a free worker already, so a fixed deadline closed batches of one or two while their
+batch-mates were still being parsed; a lone request still waits ``max_wait_ms`` only. With
 ``workers`` > 1, that many threads take batches from the same queue and run them at once (for a
-small network, two single-threaded passes can use two cores better than one two-threaded pass). The queue is
-bounded so that under overload requests fail fast (``Overloaded``) instead of waiting ever longer.
-Plain Python (threading + asyncio): what runs the batch is injected.
+small network, single-threaded passes side by side use the cores better than one multi-threaded
+pass). The queue is bounded so that under overload requests fail fast (``Overloaded``) instead
+of waiting ever longer. Plain Python (threading + asyncio): what runs the batch is injected.
 """
 
 from __future__ import annotations
@@ -150,18 +154,22 @@ class MicroBatcher(Generic[T, R]):
 
     def _next_batch(self) -> list[_Job] | None:
         with self._cond:
-            while not self._pending:
-                if self._stopping:
-                    return None
-                self._cond.wait()
-            deadline = self._pending[0].enqueued + self.max_wait
-            while len(self._pending) < self.max_batch_size and not self._stopping:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            count = min(len(self._pending), self.max_batch_size)
-            return [self._pending.popleft() for _ in range(count)]
+            while True:
+                while not self._pending:
+                    if self._stopping:
+                        return None
+                    self._cond.wait()
+                opened = time.monotonic()
+                latest = opened + self.max_wait * self.max_batch_size
+                while self._pending and len(self._pending) < self.max_batch_size and not self._stopping:
+                    last_joined = max(opened, self._pending[-1].enqueued)
+                    remaining = min(latest, last_joined + self.max_wait) - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self._pending:  # (another worker may have taken everything meanwhile)
+                    count = min(len(self._pending), self.max_batch_size)
+                    return [self._pending.popleft() for _ in range(count)]
 
 
 def _settle(future: asyncio.Future, result: Any, batch_size: int) -> None:
