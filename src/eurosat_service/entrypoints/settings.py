@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     inference_workers: int = Field(default=0, ge=0)  # batches run at once, each on its own thread; 0: one per CPU
     inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0: CPUs / workers
     max_batch_size: int = Field(default=8, ge=1)  # images per micro-batch (per worker)
-    max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # how long a micro-batch waits to fill
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # a micro-batch closes after this pause in arrivals
     max_queue: int = Field(default=64, ge=1)  # images waiting; beyond it requests get 503
     decode_in: Literal["request", "worker"] = "worker"  # where uploads are decoded: in the batch, or a pool
     decode_threads: int = Field(default=2, ge=1)
