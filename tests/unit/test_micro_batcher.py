@@ -64,15 +64,15 @@ def test_a_full_batch_runs_without_waiting_for_max_wait() -> None:
 
 
 def test_a_batch_stays_open_while_requests_keep_joining_it() -> None:
-    # One every 100 ms, well within max_wait: a fixed deadline after the oldest would have
-    # closed the batch at 300 ms; waiting for a 300 ms pause gathers all five.
+    # One every 150 ms, well within max_wait: a fixed deadline after the oldest would have
+    # closed the batch at 400 ms; waiting for a 400 ms pause gathers all five.
     work = RecordingBatch()
-    batcher = MicroBatcher(work, max_batch_size=5, max_wait_ms=300, max_queue=64)
+    batcher = MicroBatcher(work, max_batch_size=5, max_wait_ms=400, max_queue=64)
     batcher.start()
 
     async def trickle():
         async def one(i: int):
-            await asyncio.sleep(0.1 * i)
+            await asyncio.sleep(0.15 * i)
             return await batcher.submit([i])
         return await asyncio.gather(*(one(i) for i in range(5)))
 
