@@ -38,6 +38,23 @@ def client(api):
         yield c
 
 
+def read_response(conn: socket.socket) -> bytes:
+    """One HTTP/1.1 response with a Content-Length, read off a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed mid-response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, f"connection closed mid-response: {data!r}"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def post_image(client: httpx.Client, data: bytes, name: str = "tile.jpg") -> httpx.Response:
     return client.post("/predict", files={"file": (name, data, "application/octet-stream")})
 
@@ -134,6 +151,23 @@ def test_an_upload_above_the_limit_is_413(client: httpx.Client) -> None:
     assert_still_serving(client)
 
 
+def test_an_upload_refused_from_its_content_length_closes_the_connection(api, client: httpx.Client) -> None:
+    # Kept alive, uvicorn would read (and discard) all 5 GB the headers announce after the 413.
+    port = int(api.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+                     b"Content-Length: 5000000000\r\n\r\n")  # and not one byte of the body
+        head = read_response(conn)
+        assert head.startswith(b"HTTP/1.1 413") and b"upload_too_large" in head, head
+        assert b"\r\nconnection: close\r\n" in head.lower()
+        conn.settimeout(10)
+        try:
+            assert conn.recv(65536) == b""  # closed by the server
+        except TimeoutError:
+            pytest.fail("the server kept the connection open after its 413, waiting for the body")
+    assert_still_serving(client)
+
+
 def test_a_text_file_is_415(client: httpx.Client) -> None:
     response = post_image(client, Path(__file__).read_bytes(), "notes.txt")
     assert response.status_code == 415
@@ -227,7 +261,10 @@ def test_graceful_shutdown_finishes_the_request_in_flight(served_model: Path, tm
     body = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n\r\n' + image + b"\r\n--B--\r\n")
     with running_api(served_model, tmp_path) as api:
         port = int(api.url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn, \
+                socket.create_connection(("127.0.0.1", port), timeout=30) as probe:
+            probe.sendall(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n")  # a load balancer's kept-alive probe
+            assert read_response(probe).startswith(b"HTTP/1.1 200")
             conn.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=B\r\n"
                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:100])
             time.sleep(0.5)
@@ -235,6 +272,7 @@ def test_graceful_shutdown_finishes_the_request_in_flight(served_model: Path, tm
             time.sleep(1.0)
             with pytest.raises(OSError):  # no new connections once shutting down
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            assert probe.recv(65536) == b""  # nor probes on idle ones: closed at once (so no 503 to see)
             assert api.proc.poll() is None  # still finishing the request in flight
             conn.sendall(body[100:])
             response = b""
@@ -244,6 +282,18 @@ def test_graceful_shutdown_finishes_the_request_in_flight(served_model: Path, tm
         assert b'"label"' in response
         assert api.proc.wait(timeout=30) in (0, -signal.SIGTERM)
         assert "stopped" in api.log.read_text()
+
+
+def test_a_port_flag_out_of_range_stops_startup_with_one_line_before_loading(tmp_path: Path) -> None:
+    # The model URI does not exist either: checked after the model, the port would go unnamed.
+    procs = {port: subprocess.Popen(api_command(tmp_path / "no-such-store", port), env=api_env(tmp_path),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for port in (70000, -1)}
+    for port, proc in procs.items():
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (port, err)
+        assert err.splitlines() == [f"error: invalid setting: --port: Input should be "
+                                    f"{'less than or equal to 65535' if port > 0 else 'greater than or equal to 0'}"]
 
 
 def _broken_stores(good: Path, tmp_path: Path) -> dict[str, Path]:

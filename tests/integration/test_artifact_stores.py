@@ -22,7 +22,7 @@ from eurosat_service.adapters.local_artifact_store import LocalArtifactStore
 from eurosat_service.adapters.s3_artifact_store import S3ArtifactStore
 from eurosat_service.adapters.sha256 import file_sha256
 from eurosat_service.adapters.torch_trainer import TorchTrainer
-from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, StoreAccessError
+from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, ModelLoadError, StoreAccessError
 from tests.conftest import free_port, wait_for_http
 
 BUCKET = "eurosat-models"
@@ -90,6 +90,61 @@ def test_local_uri_errors_name_what_was_expected(tmp_path, layout):
         target.mkdir()
     with pytest.raises(ArtifactNotFound, match="expected a store folder, a model.pt file, s3://"):
         resolve_model_file(str(target), tmp_path / "cache", s3_client=pytest.fail)
+
+
+def test_local_store_writability_probe_leaves_nothing_behind(tmp_path, read_only_folder):
+    LocalArtifactStore(tmp_path / "new" / "store").check_writable()  # publish would create it
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreAccessError, match=f"{tmp_path / 'file'} is a file, not a folder"):
+        LocalArtifactStore(tmp_path / "file" / "store").check_writable()
+    locked = read_only_folder(tmp_path / "locked")
+    with pytest.raises(StoreAccessError, match=f"writing to {locked} failed \\(Permission denied\\)"):
+        LocalArtifactStore(locked).check_writable()
+    assert list(locked.iterdir()) == []
+
+
+def test_local_store_copy_failing_mid_publish_keeps_latest(tiny_model_store, tmp_path, monkeypatch):
+    store_root = tmp_path / "store"
+    shutil.copytree(tiny_model_store, store_root)
+    version, files = published_files(store_root)
+    sources = {name: shutil.copy(path, tmp_path / name) for name, path in files.items()}
+    real_copyfile, copies = shutil.copyfile, []
+
+    def disk_full_on_the_second_file(source, destination):
+        copies.append(source)
+        if len(copies) == 2:
+            raise OSError(28, "No space left on device", str(destination))
+        return real_copyfile(source, destination)
+
+    monkeypatch.setattr(shutil, "copyfile", disk_full_on_the_second_file)
+    with pytest.raises(StoreAccessError, match="publishing v2 to .* failed \\(No space left on device\\); "
+                                               "LATEST was left as it was"):
+        LocalArtifactStore(store_root).publish("v2", sources)
+    assert LocalArtifactStore(store_root).latest_version() == version
+    assert not list((store_root / "v2").glob("*.part"))
+
+
+def test_an_unreadable_model_file_is_a_model_load_error(tiny_model_store, tmp_path, unreadable_file):
+    copy = tmp_path / "store"
+    shutil.copytree(tiny_model_store, copy)
+    _, files = published_files(copy)
+    unreadable_file(files["model.pt"])
+    with pytest.raises(ModelLoadError, match=f"cannot read {files['model.pt']}: Permission denied"):
+        resolve_model_file(str(copy), tmp_path / "cache", s3_client=pytest.fail)
+
+
+def test_an_unreadable_or_binary_sidecar_is_refused(tiny_model_store, tmp_path, unreadable_file):
+    copy = tmp_path / "store"
+    shutil.copytree(tiny_model_store, copy)
+    version, files = published_files(copy)
+    sidecar = copy / version / "model.pt.sha256"
+    sidecar.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ArtifactIntegrityError, match=f"{sidecar} is not text"):
+        resolve_model_file(str(files["model.pt"]), tmp_path / "cache", s3_client=pytest.fail)
+    unreadable_file(sidecar)
+    with pytest.raises(ModelLoadError, match=f"cannot read {sidecar}: Permission denied"):
+        resolve_model_file(str(files["model.pt"]), tmp_path / "cache", s3_client=pytest.fail)
 
 
 # -- S3 on a moto server ----------------------------------------------------------------------------
@@ -168,6 +223,23 @@ def test_s3_missing_bucket_or_version_is_a_clear_error(s3, moto_server, tmp_path
             attempt()
 
 
+def test_s3_writability_probe_cleans_up(s3):
+    client, bucket = s3
+    S3ArtifactStore(client, bucket, "m", show_progress=False).check_writable()
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+    with pytest.raises(StoreAccessError, match="bucket no-such-bucket does not exist"):
+        S3ArtifactStore(client, "no-such-bucket", "m").check_writable()
+
+
+def test_s3_unwritable_model_cache_is_a_model_load_error(s3, tiny_model_store, tmp_path):
+    client, bucket = s3
+    version, files = published_files(tiny_model_store)
+    S3ArtifactStore(client, bucket, "m", show_progress=False).publish(version, {"model.pt": files["model.pt"]})
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(ModelLoadError, match="cannot use the model cache .* set EUROSAT_MODEL_CACHE_DIR"):
+        resolve_model_file(f"s3://{bucket}/m", tmp_path / "file" / "cache", lambda: client)
+
+
 def test_s3_without_credentials_is_a_clear_error(moto_server, monkeypatch, tmp_path):
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
@@ -234,3 +306,10 @@ def test_s3_denied_upload_leaves_no_latest_pointer(authenticating_s3, tmp_path):
         store.publish("v1", {"model.pt": tmp_path / "model.pt"})
     with pytest.raises(ArtifactNotFound, match="missing s3://eurosat-models/m/LATEST"):
         store.latest_version()
+
+
+def test_s3_read_only_credentials_fail_the_probe_before_training(authenticating_s3):
+    endpoint, reader = authenticating_s3
+    store = S3ArtifactStore(s3_client(endpoint, reader["key"], reader["secret"]), BUCKET, "m", show_progress=False)
+    with pytest.raises(StoreAccessError, match="writing to s3://eurosat-models/m .* failed: access denied"):
+        store.check_writable()

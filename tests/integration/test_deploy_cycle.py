@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+from eurosat_service.adapters.ecr_registry import EcrRegistry
+from eurosat_service.domain.deployment import DeploymentNames
 from eurosat_service.entrypoints.container import build_container
 from tests.integration.deploy_helpers import IMAGE, moto, prefix, run_deploy  # noqa: F401  (fixtures)
 
@@ -111,26 +113,51 @@ def test_up_uses_the_image_the_image_command_pushed_last(moto, prefix, capsys, t
     assert run_deploy(capsys, "down", "--name-prefix", prefix, container=shell)[0] == 0
 
 
-def test_down_deletes_the_repository_and_model_bucket_on_request(moto, prefix, capsys):
-    ecr, s3 = moto.client("ecr"), moto.client("s3")
-    repository, bucket = f"{prefix}-images", f"{prefix}-models"
-    ecr.create_repository(repositoryName=repository)
+def test_down_deletes_only_the_repositories_tagged_as_the_deployments_and_never_s3(moto, prefix, capsys):
+    ecr, s3, iam = moto.client("ecr"), moto.client("s3"), moto.client("iam")
+    ours, foreign, bucket = f"{prefix}-images", f"{prefix}-foreign", f"{prefix}-models"
+    EcrRegistry(ecr).ensure_repository(ours, DeploymentNames(prefix).tags, 5)  # as `image --prefix` makes it
+    ecr.create_repository(repositoryName=foreign)  # someone else's, which `image` may still push to
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="eurosat/v1/model.pt", Body=b"weights")
-    image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{repository}:v1"
+    for key in ("eurosat/LATEST", "eurosat/v1/model.pt", "eurosat/v1/report.json", "other-team/data.csv"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{foreign}:v1"
     code, _, err = run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image,
-                              "--model-uri", f"s3://{bucket}/eurosat")
+                              "--model-uri", f"s3://{bucket}/eurosat/v1/model.pt")
     assert code == 0, err
-    iam = moto.client("iam")
     read = iam.get_role_policy(RoleName=f"{prefix}-task-role", PolicyName="least-privilege")["PolicyDocument"]
     assert read["Statement"][0] == {"Sid": "ReadModel", "Effect": "Allow", "Action": "s3:GetObject",
-                                    "Resource": f"arn:aws:s3:::{bucket}/eurosat/*"}
-    code, out, err = run_deploy(capsys, "down", "--name-prefix", prefix, "--delete-repository", "--delete-bucket")
-    assert code == 0, err
-    assert f"deleted ECR repository {repository}" in out and f"deleted S3 bucket {bucket}" in out
+                                    "Resource": [f"arn:aws:s3:::{bucket}/eurosat/v1/model.pt"]}
+
+    code, out, err = run_deploy(capsys, "down", "--name-prefix", prefix, "--delete-repository")
+    assert code == 0, out + err
+    assert f"deleted ECR repository {ours}" in out
+    assert f"kept: ECR repository {foreign}: not created by this tool for deployment '{prefix}'" in out
     assert moto.made_by(prefix) == []
-    assert repository not in [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
-    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    names = [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
+    assert ours not in names and foreign in names
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sorted(keys) == ["eurosat/LATEST", "eurosat/v1/model.pt", "eurosat/v1/report.json", "other-team/data.csv"]
+
+    code, out, _ = run_deploy(capsys, "down", "--name-prefix", prefix, "--delete-repository", foreign)
+    assert code == 0 and f"kept: ECR repository {foreign}" in out and "deleted" not in out
+    assert foreign in [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
+    ecr.delete_repository(repositoryName=foreign)
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})
+    s3.delete_bucket(Bucket=bucket)
+
+
+def test_down_leaves_a_same_named_repository_of_another_region_alone(moto, prefix, capsys):
+    ecr, repository = moto.client("ecr"), f"{prefix}-images"
+    ecr.create_repository(repositoryName=repository)  # this region's, untagged: not the deployed one
+    image = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/{repository}:v1"
+    assert run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image)[0] == 0
+    code, out, err = run_deploy(capsys, "down", "--name-prefix", prefix, "--delete-repository")
+    assert code == 0, out + err
+    assert f"kept: ECR repository {repository}: in account 123456789012, region eu-west-1, not this one" in out
+    assert repository in [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
+    assert moto.made_by(prefix) == []
+    ecr.delete_repository(repositoryName=repository)
 
 
 def test_plan_and_dry_run_show_resources_and_cost_and_make_nothing(moto, prefix, capsys):

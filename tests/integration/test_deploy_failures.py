@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 from dependency_injector import providers
 
@@ -57,6 +58,14 @@ def test_missing_credentials_or_profile_are_clear_errors(moto, prefix, capsys, m
     assert moto.made_by(prefix) == []
 
 
+def test_an_unknown_profile_with_every_down_option_is_one_error_line(moto, prefix, capsys):
+    code, out, err = run_deploy(capsys, "down", "--name-prefix", prefix, "--delete-repository",
+                                "--profile", "no-such-profile")
+    assert code == 2 and "deleted" not in out
+    assert err.strip().splitlines() == [("error: The config profile (no-such-profile) could not be found: "
+                                         "check --profile / EUROSAT_AWS_PROFILE and ~/.aws/config")]
+
+
 def test_a_region_without_default_vpc_is_refused_before_anything_is_made(moto, prefix, capsys):
     region = Moto(moto.endpoint, "eu-west-3")  # its own region, so other tests keep their default VPC
     ec2 = region.client("ec2")
@@ -103,8 +112,7 @@ def test_a_service_that_never_gets_healthy_shows_why_and_can_be_removed(moto, pr
         state = real.service(cluster, name)
         if state is None:
             return None
-        return ServiceState(**{**failing.__dict__, "name": name, "task_definition": state.task_definition,
-                               "failed_task_definitions": (state.task_definition,)})
+        return ServiceState(**{**failing.__dict__, "name": name, "task_definition": state.task_definition})
 
     def tasks(cluster, name, stopped=False):
         if not stopped:
@@ -139,5 +147,43 @@ def test_a_service_that_never_settles_times_out(moto, prefix, capsys, monkeypatc
                                 container=shell)
     assert code == 2 and "was not stable after 0 s: 0/1 running, 1 pending" in err and "Traceback" not in err
     assert "AWS reported no service events and no stopped tasks yet" in err
+    assert run_deploy(capsys, "down", "--name-prefix", prefix)[0] == 0
+    assert moto.made_by(prefix) == []
+
+
+def test_up_again_restarts_a_first_rollout_that_failed(moto, prefix, capsys):
+    """Nothing to roll back to: the service stays on its failed rollout. Once the cause is fixed
+    (here: the tasks start), `up` with the same settings must start a new rollout, not fail at
+    once on the old one's state."""
+    shell = build_container()
+    real = shell.deployer()
+    forced: list[str] = []
+
+    def service(cluster, name):
+        state = real.service(cluster, name)
+        if state is None or forced:
+            return state
+        return replace(state, running=0, rollout_state="FAILED", rollout_reason="tasks failed to start",
+                       events=("(service x-api) deployment failed: tasks failed to start.",))
+
+    def force_new_deployment(cluster, name):
+        forced.append(name)
+        real.force_new_deployment(cluster, name)
+
+    shell.deployer.override(providers.Object(Patched(real, service=service, force_new_deployment=force_new_deployment)))
+    image = IMAGE.format(tag="v1")
+    code, _, err = run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image, container=shell)
+    assert code == 2 and f"service {prefix}-api never became healthy" in err and forced == []
+    ecs = moto.client("ecs")
+
+    def deployment_id() -> str:
+        return ecs.describe_services(cluster=f"{prefix}-cluster", services=[f"{prefix}-api"])[
+            "services"][0]["deployments"][0]["id"]
+
+    before = deployment_id()
+    code, out, err = run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image, container=shell)
+    assert code == 0, err
+    assert f"service {prefix}-api: restarted" in out and forced == [f"{prefix}-api"]
+    assert deployment_id() != before  # moto saw the forced new deployment
     assert run_deploy(capsys, "down", "--name-prefix", prefix)[0] == 0
     assert moto.made_by(prefix) == []

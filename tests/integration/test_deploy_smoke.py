@@ -61,3 +61,11 @@ def test_smoke_fails_on_a_non_image_answer(api_url, capsys, tmp_path):
     code, out, _ = run_deploy(capsys, "smoke", "--url", api_url, "--image", str(not_an_image))
     assert code == 1
     assert "  PASS  GET /readyz" in out and "  FAIL  POST /predict: 4" in out  # 415 or 422 from the API
+
+
+def test_smoke_with_an_unreadable_image_is_one_error_line(capsys, tmp_path):
+    missing = tmp_path / "missing.jpg"
+    for path, reason in ((missing, "No such file or directory"), (tmp_path, "Is a directory")):
+        code, out, err = run_deploy(capsys, "smoke", "--url", "http://127.0.0.1:9", "--image", str(path))
+        assert code == 2 and out == ""
+        assert err.strip().splitlines() == [f"error: cannot read --image {path}: {reason}"]

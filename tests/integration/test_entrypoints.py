@@ -18,8 +18,14 @@ import torch
 
 from eurosat_service.adapters.torch_trainer import TorchTrainer
 from eurosat_service.entrypoints import cli, evaluate, train
+from eurosat_service.entrypoints.settings import PROJECT_ROOT, Settings
 
 TRAIN_FLAGS = ["--batch-size", "8", "--threads", "1", "--no-progress"]
+
+
+def scratch(tmp_path: Path) -> list[str]:
+    """A run's checkpoint and work folders in the test's own folder, never the project's runs/."""
+    return ["--checkpoint-dir", str(tmp_path / "ckpt"), "--work-dir", str(tmp_path / "work")]
 
 
 def run_module(module: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -73,7 +79,9 @@ def test_interrupted_training_resumes_and_publishes_to_s3(aws_env, make_dataset,
 
     monkeypatch.setattr(TorchTrainer, "_epoch", interrupted_in_epoch_2)
     code, _, err = run_main(train.main, flags, capsys)
-    assert code == 2 and "error: interrupted during epoch 2; the checkpoint of epoch 1 is kept" in err
+    assert code == cli.EXIT_INTERRUPTED == 130
+    assert err == (f"interrupted during epoch 2; the checkpoint of epoch 1 is kept in {tmp_path / 'ckpt'}: "
+                   "run again with --resume to continue\n")
     assert (tmp_path / "ckpt" / "last.pt").is_file()
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)  # nothing published
 
@@ -117,7 +125,7 @@ def test_a_corrupt_archive_is_one_line_and_exit_code_2(make_dataset, tmp_path):
     archive = zip_dataset(make_dataset(1), tmp_path / "EuroSAT.zip")
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     result = run_module("train", "--data-dir", str(archive), "--artifact-uri", str(tmp_path / "store"),
-                        "--epochs", "1", *TRAIN_FLAGS)
+                        *scratch(tmp_path), "--epochs", "1", *TRAIN_FLAGS)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "is not a readable zip archive" in result.stderr and "Traceback" not in result.stderr
@@ -163,7 +171,8 @@ def test_wrong_data_is_one_clear_line_and_exit_code_2(command, kind, tiny_model_
                                                       capsys):
     data = bad_data(kind, make_dataset, tmp_path)
     if command == "train":
-        main, args = train.main, ["--artifact-uri", str(tmp_path / "store"), "--epochs", "1", *TRAIN_FLAGS]
+        main, args = train.main, ["--artifact-uri", str(tmp_path / "store"), *scratch(tmp_path), "--epochs", "1",
+                                  *TRAIN_FLAGS]
     else:
         main, args = evaluate.main, ["--model-uri", str(tiny_model_store), "--no-progress"]
     code, out, err = run_main(main, ["--data-dir", str(data), *args], capsys)
@@ -187,14 +196,15 @@ def test_evaluate_refuses_a_missing_model(make_dataset, tmp_path, capsys):
 def test_distilling_from_a_published_model_records_its_teacher(make_dataset, tmp_path, capsys):
     data = make_dataset(4)
     common = ["--data-dir", str(data), "--epochs", "1", *TRAIN_FLAGS]
-    code, out, _ = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "teacher")], capsys)
+    code, out, _ = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "teacher"),
+                                         "--checkpoint-dir", str(tmp_path / "teacher-ckpt"),
+                                         "--work-dir", str(tmp_path / "teacher-work")], capsys)
     assert code == 0
     teacher = json.loads(out)
     teacher_card = json.loads((tmp_path / "teacher" / teacher["version"] / "model_card.json").read_text())
 
     code, out, err = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "student"),
-                                           "--distill-from", str(tmp_path / "teacher"),
-                                           "--checkpoint-dir", str(tmp_path / "ckpt")], capsys)
+                                           "--distill-from", str(tmp_path / "teacher"), *scratch(tmp_path)], capsys)
     assert code == 0, err
     student = json.loads(out)
     card = json.loads((tmp_path / "student" / student["version"] / "model_card.json").read_text())
@@ -208,7 +218,88 @@ def test_distilling_from_a_published_model_records_its_teacher(make_dataset, tmp
 
 def test_distilling_from_a_model_of_another_split_is_refused(make_dataset, tiny_model_store, tmp_path, capsys):
     code, out, err = run_main(train.main, ["--data-dir", str(make_dataset(4)), "--epochs", "1", *TRAIN_FLAGS,
-                                           "--artifact-uri", str(tmp_path / "student"),
+                                           *scratch(tmp_path), "--artifact-uri", str(tmp_path / "student"),
                                            "--distill-from", str(tiny_model_store)], capsys)
     assert code == 2 and out == "" and not (tmp_path / "student").exists()
     assert err.startswith("error: the teacher v") and "was trained on another split" in err, err
+
+
+# -- nothing reaches the project's runs/ or models/ ---------------------------------------------------
+def test_no_test_can_write_into_the_project():
+    """Every folder a command writes by default is redirected (tests/integration/conftest.py)."""
+    settings = Settings()
+    for folder in (settings.checkpoint_dir, settings.work_dir, Path(settings.artifact_uri)):
+        assert not folder.resolve().is_relative_to(PROJECT_ROOT), folder
+
+
+# -- refused before any image is decoded ---------------------------------------------------------------
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Fails the test if the images are read: each check below must come before."""
+    monkeypatch.setattr(TorchTrainer, "load_pixels", lambda self, images: pytest.fail("decoded the images"))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "--epochs 0: input should be greater than or equal to 1"),
+    (["--batch-size", "0"], "--batch-size 0: input should be greater than or equal to 1"),
+    (["--threads", "0"], "--threads 0: input should be greater than or equal to 1"),
+    (["--distill-weight", "2"], "--distill-weight 2.0: input should be less than or equal to 1"),
+    (["--lr", "0"], "--lr 0.0: input should be greater than 0"),
+    (["--architecture", "resnet34"], "--architecture resnet34: unknown; use one of resnet18, "),
+    (["--architecture", "resnet18-nopool-w32", "--pretrained"],
+     "--pretrained: no ImageNet weights for resnet18-nopool-w32; use --architecture resnet18 or resnet18-nopool"),
+])
+def test_a_bad_training_flag_is_one_line_naming_it(flags, message, make_dataset, tmp_path, no_decoding, capsys):
+    args = ["--data-dir", str(make_dataset(3)), "--artifact-uri", str(tmp_path / "store"), *scratch(tmp_path),
+            *TRAIN_FLAGS, *flags]
+    code, out, err = run_main(train.main, args, capsys)
+    assert code == 2 and out == "" and err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "store").exists() and not (tmp_path / "work").exists()
+
+
+def test_a_bad_training_flag_prints_no_traceback(tmp_path):
+    result = run_module("train", "--data-dir", str(tmp_path / "none"), *scratch(tmp_path), "--epochs", "0",
+                        timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == "error: --epochs 0: input should be greater than or equal to 1\n"
+
+
+@pytest.mark.parametrize("store", ["a-file", "read-only"])
+def test_an_unwritable_store_fails_before_training(store, make_dataset, tmp_path, read_only_folder, no_decoding,
+                                                   capsys):
+    if store == "a-file":
+        (tmp_path / "store").write_text("not a folder")
+        uri, expected = tmp_path / "store" / "models", f"{tmp_path / 'store'} is a file, not a folder"
+    else:
+        uri = read_only_folder(tmp_path / "store") / "models"
+        expected = f"writing to {tmp_path / 'store'} failed (Permission denied)"
+    args = ["--data-dir", str(make_dataset(3)), "--artifact-uri", str(uri), *scratch(tmp_path), *TRAIN_FLAGS]
+    code, out, err = run_main(train.main, args, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: cannot publish to {uri}: ") and expected in err, err
+
+
+def test_an_undecodable_image_is_named(make_dataset, tmp_path, capsys):
+    data = make_dataset(3)
+    image = data / "2750" / "River" / "River_2.jpg"
+    image.write_bytes(image.read_bytes()[:300])  # a truncated download
+    args = ["--data-dir", str(data), "--artifact-uri", str(tmp_path / "store"), *scratch(tmp_path), "--epochs", "1",
+            *TRAIN_FLAGS]
+    code, out, err = run_main(train.main, args, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"error: River/River_2.jpg in {data / '2750'}: image could not be decoded"), err
+    assert err.endswith("; remove or replace that file\n")
+
+
+def test_ctrl_c_in_the_first_epoch_offers_no_resume(make_dataset, tmp_path, monkeypatch, capsys):
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TorchTrainer, "_epoch", interrupted)
+    args = ["--data-dir", str(make_dataset(3)), "--artifact-uri", str(tmp_path / "store"), *scratch(tmp_path),
+            *TRAIN_FLAGS]
+    code, out, err = run_main(train.main, args, capsys)
+    assert code == 130 and out == ""
+    assert err == ("interrupted during epoch 1; no epoch of this run had finished, so it left no checkpoint: "
+                   "run again to start over\n")
+    assert not (tmp_path / "ckpt" / "last.pt").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from eurosat_service.adapters.eurosat_download import download_eurosat
-from eurosat_service.adapters.eurosat_files import EuroSATZip
+from eurosat_service.adapters.eurosat_files import EuroSATFolder, EuroSATZip, open_dataset
 from eurosat_service.domain.errors import DatasetError
 
 
@@ -77,3 +77,30 @@ def test_an_unreachable_source_is_a_clear_error(served, tmp_path):
         download_eurosat(tmp_path / "data", url=url.replace("EuroSAT.zip", "missing.zip"), md5=md5,
                          show_progress=False)
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_a_data_dir_naming_the_zip_is_downloaded_to_and_reused(served, tmp_path):
+    url, md5 = served
+    target = tmp_path / "data" / "EuroSAT.zip"
+    assert download_eurosat(target, url=url, md5=md5, show_progress=False) == target
+    assert download_eurosat(target, url=url, md5=md5, show_progress=False) == target
+    assert CountingHandler.requests == ["/EuroSAT.zip"] and sorted(target.parent.iterdir()) == [target]
+
+
+def test_a_data_dir_that_cannot_be_a_folder_is_a_clear_error(served, tmp_path):
+    url, md5 = served
+    (tmp_path / "data").write_text("a file")
+    with pytest.raises(DatasetError, match=f"cannot create the folder {tmp_path / 'data'} for EuroSAT.zip: "
+                                           ".*; choose another --data-dir"):
+        download_eurosat(tmp_path / "data", url=url, md5=md5, show_progress=False)
+    assert CountingHandler.requests == []
+
+
+def test_the_folder_a_download_went_to_opens_as_the_dataset(served, tmp_path):
+    url, md5 = served
+    download_eurosat(tmp_path / "data", url=url, md5=md5, show_progress=False)
+    dataset = open_dataset(tmp_path / "data")
+    assert isinstance(dataset, EuroSATZip) and len(dataset.list_images()) == 10
+    (tmp_path / "data" / "2750" / "Forest").mkdir(parents=True)  # extracted beside it: the folder wins
+    (tmp_path / "data" / "2750" / "Forest" / "Forest_1.jpg").write_bytes(b"")
+    assert isinstance(open_dataset(tmp_path / "data"), EuroSATFolder)

@@ -61,6 +61,7 @@ class FakeTrainer:
         self.trained_on: list[tuple[list[LabeledImage], list[LabeledImage]]] = []
         self.teachers: list[TrainedModel | None] = []
         self.predicted: list[LabeledImage] = []
+        self.views: int | None = None  # of the last predict_probabilities call
 
     def train(self, train, val, class_names, config: TrainingConfig, teacher=None) -> TrainedModel:
         self.trained_on.append((list(train), list(val)))
@@ -68,8 +69,11 @@ class FakeTrainer:
         history = [{"epoch": e + 1, "val_accuracy": 0.5 + 0.1 * e} for e in range(config.epochs)]
         return TrainedModel({"weights": "fake"}, config.architecture, tuple(class_names), history, 1.5)
 
-    def predict_probabilities(self, model: TrainedModel, images: Sequence[LabeledImage]) -> list[list[float]]:
+    def predict_probabilities(
+        self, model: TrainedModel, images: Sequence[LabeledImage], views: int = 1
+    ) -> list[list[float]]:
         self.predicted += images
+        self.views = views
         out = []
         for image in images:
             answer = self.wrong.get(image.path, image.label)
@@ -123,6 +127,9 @@ class FakeArtifactStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(self.objects[key])
         return target
+
+    def check_writable(self) -> None:
+        """A dict is always writable; subclass to play a refusing store."""
 
     def latest_version(self) -> str:
         if self.latest is None:
@@ -249,8 +256,8 @@ class FakeTaskRoles:
     def ensure_execution_role(self, name, log_group, image_uri, tags) -> Ensured:
         return self._ensure(name, {"log_group": log_group, "image": image_uri}, tags)
 
-    def ensure_task_role(self, name, bucket, key_prefix, tags) -> Ensured:
-        return self._ensure(name, {"bucket": bucket, "prefix": key_prefix}, tags)
+    def ensure_task_role(self, name, model, tags) -> Ensured:
+        return self._ensure(name, {"model": model}, tags)
 
     def _ensure(self, name, policy, tags) -> Ensured:
         created = name not in self.roles
@@ -307,7 +314,8 @@ class FakeNetwork:
 
 class FakeDeployer:
     """ECS in dicts. ``script`` (ServiceStates) replaces what ``service`` reports, one per call
-    (the last repeats), to play a rollout; ``running`` / ``stopped`` are the tasks to report."""
+    (the last repeats), to play a rollout; ``running`` / ``stopped`` are the tasks to report;
+    ``forced`` counts forced new deployments."""
 
     def __init__(self, journal: list[str]) -> None:
         self.journal = journal
@@ -317,6 +325,7 @@ class FakeDeployer:
         self.script: list[ServiceState] = []
         self.running: list[TaskState] = []
         self.stopped: list[TaskState] = []
+        self.forced = 0
 
     def ensure_cluster(self, name, tags) -> Ensured:
         created = name not in self.clusters
@@ -349,6 +358,10 @@ class FakeDeployer:
                               "desired": spec.desired_count, "tags": dict(spec.tags), "spec": spec}
         self.journal.append(f"create service {spec.name}")
         return "created"
+
+    def force_new_deployment(self, cluster, name) -> None:
+        self.forced += 1
+        self.journal.append(f"force new deployment {name}")
 
     def service(self, cluster, name) -> ServiceState | None:
         if self.script:
@@ -409,21 +422,22 @@ class FakeDeployer:
                                  dict(spec.environment))
 
 
-class FakeRemover:
-    """A ``ResourceRemover`` over a set of names."""
+class FakeRepositoryRemover:
+    """A ``RepositoryRemover`` over ``repositories`` (name -> tags) of one region."""
 
-    def __init__(self, kind: str, names: Sequence[str] = ()) -> None:
-        self.kind = kind
-        self.names = set(names)
+    kind = "ECR repository"
 
-    def exists(self, name) -> bool:
-        return name in self.names
+    def __init__(self, repositories: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.repositories = {name: dict(tags) for name, tags in (repositories or {}).items()}
+
+    def find(self, tags) -> list[str]:
+        return [name for name, found in self.repositories.items() if carries(found, tags)]
+
+    def tags(self, name) -> dict[str, str] | None:
+        return self.repositories.get(name)
 
     def remove(self, name) -> bool:
-        if name not in self.names:
-            return False
-        self.names.remove(name)
-        return True
+        return self.repositories.pop(name, None) is not None
 
 
 class FakeEndpointProbe:

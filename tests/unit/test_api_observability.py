@@ -89,3 +89,22 @@ def test_the_entrypoint_serves_with_the_garbage_collector_back_on(monkeypatch: p
         gc.enable()
     assert seen["enabled"] is True
     assert seen["frozen"] > 0  # start-up's objects moved out of the collector's way
+
+
+def test_a_python_warning_becomes_one_json_log_line() -> None:
+    """Any library's warning goes through the JSON handler, never as raw text on stderr (a fresh
+    interpreter: pytest records warnings itself)."""
+    import subprocess
+    import sys
+
+    script = ("import warnings\n"
+              "from eurosat_service.entrypoints.json_logging import setup_json_logging\n"
+              "setup_json_logging()\n"
+              "warnings.warn('something odd', RuntimeWarning)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    entry = json.loads(lines[0])
+    assert entry["logger"] == "py.warnings" and entry["level"] == "warning"
+    assert "RuntimeWarning: something odd" in entry["message"]

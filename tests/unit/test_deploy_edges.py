@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from eurosat_service.adapters.aws_errors import aws_errors, translates_aws_errors
 from eurosat_service.adapters.ecs_fargate_deployer import fingerprint, task_definition_request
 from eurosat_service.adapters.iam_task_role import execution_policy, model_read_policy, trust_policy
-from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec
+from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec, S3Model
 from eurosat_service.domain.errors import CloudAccessError, DeploymentError, InvalidDeploymentConfig
 from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
 from eurosat_service.entrypoints.last_image import read_last_image, record_last_image
@@ -93,11 +93,19 @@ def test_the_execution_role_may_pull_its_image_and_write_its_logs_only():
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
-def test_the_task_role_reads_only_the_model_prefix():
-    policy = model_read_policy("models", "eurosat/v3")
-    assert policy["Statement"][0]["Resource"] == "arn:aws:s3:::models/eurosat/v3/*"
-    assert policy["Statement"][0]["Action"] == "s3:GetObject"
-    assert policy["Statement"][1]["Condition"] == {"StringLike": {"s3:prefix": ["eurosat/v3/*"]}}
+def test_the_task_role_reads_only_the_model_objects_of_a_store():
+    read, listing = model_read_policy(S3Model.parse("s3://models/eurosat"))["Statement"]
+    assert read["Action"] == "s3:GetObject"
+    assert read["Resource"] == ["arn:aws:s3:::models/eurosat/LATEST", "arn:aws:s3:::models/eurosat/*/model.pt"]
+    assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == "arn:aws:s3:::models"
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": ["eurosat"]}}
+
+
+def test_the_task_role_reads_exactly_the_one_model_object_a_version_uri_names():
+    read, listing = model_read_policy(S3Model.parse("s3://b/p/v1/model.pt"))["Statement"]
+    assert read["Resource"] == ["arn:aws:s3:::b/p/v1/model.pt"]  # not b/p/v1/model.pt/*, which matches nothing
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": ["p"]}}
+    assert "Condition" not in model_read_policy(S3Model.parse("s3://b/v1/model.pt"))["Statement"][1]
 
 
 def test_since_and_env_flags_parse():

@@ -10,10 +10,10 @@ from eurosat_service.domain.deployment import (
     DeploymentNames,
     DeploymentSpec,
     EcrImage,
+    S3Model,
     ServiceState,
     check_fargate_size,
     prices_for,
-    s3_location,
 )
 from eurosat_service.domain.errors import InvalidDeploymentConfig
 
@@ -109,8 +109,31 @@ def test_ecr_and_s3_uris_are_parsed():
     assert image == EcrImage("123456789012", "eu-west-1", "team/eurosat-service")
     assert EcrImage.parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/repo@sha256:" + "a" * 64).repository == "repo"
     assert EcrImage.parse("localhost:5001/eurosat-service:1") is None
-    assert s3_location("s3://bucket/a/b/") == ("bucket", "a/b")
-    assert s3_location("/local/path") is None
+    assert S3Model.parse("/local/path") is None
+
+
+@pytest.mark.parametrize("uri, model, keys", [
+    ("s3://bucket/a/b/", S3Model("bucket", "a/b"), ("a/b/LATEST", "a/b/*/model.pt")),
+    ("s3://bucket", S3Model("bucket", ""), ("LATEST", "*/model.pt")),
+    ("s3://b/p/v1/model.pt", S3Model("b", "p", "v1", "model.pt"), ("p/v1/model.pt",)),
+    ("s3://b/teams/x/p/v7/model.pt", S3Model("b", "teams/x/p", "v7"), ("teams/x/p/v7/model.pt",)),
+    ("s3://b/v1/model.pt", S3Model("b", "", "v1"), ("v1/model.pt",)),
+])
+def test_an_s3_model_uri_names_the_keys_the_api_reads(uri, model, keys):
+    assert S3Model.parse(uri) == model and model.readable_keys == keys
+
+
+@pytest.mark.parametrize("uri", ["s3://", "s3:///models", "s3://b/model.pt"])
+def test_a_malformed_s3_model_uri_is_refused_before_any_aws_call(uri):
+    with pytest.raises(InvalidDeploymentConfig, match="model URI"):
+        spec(model_uri=uri)
+
+
+@pytest.mark.parametrize("key, hint", [("EUROSAT_MODEL_URI", "pass --model-uri instead"),
+                                       ("EUROSAT_HOST", "0.0.0.0"), ("EUROSAT_PORT", "port 80")])
+def test_env_may_not_override_what_the_deployment_sets(key, hint):
+    with pytest.raises(InvalidDeploymentConfig, match=f"--env {key} is not allowed: .*{hint}"):
+        spec(environment={key: "s3://models/eurosat" if key == "EUROSAT_MODEL_URI" else "8080"})
 
 
 def test_service_state_tells_stable_from_failed():
@@ -118,5 +141,7 @@ def test_service_state_tells_stable_from_failed():
     assert base.stable_on("td:2") and not base.failed_for("td:2")
     assert not ServiceState("s", "ACTIVE", 1, 1, 0, "td:2", "IN_PROGRESS", deployments=2).stable_on("td:2")
     assert ServiceState("s", "ACTIVE", 1, 1, 0, "td:1", "COMPLETED").failed_for("td:2")  # rolled back
-    assert ServiceState("s", "ACTIVE", 1, 0, 0, "td:2", "FAILED",
-                        failed_task_definitions=("td:2",)).failed_for("td:2")
+    assert ServiceState("s", "ACTIVE", 1, 0, 0, "td:2", "FAILED").failed_for("td:2")
+    # a forced new deployment of td:2 is under way; the failed one beside it no longer counts
+    retry = ServiceState("s", "ACTIVE", 1, 0, 1, "td:2", "IN_PROGRESS", deployments=2)
+    assert not retry.failed_for("td:2") and not retry.stable_on("td:2")

@@ -10,6 +10,7 @@ from eurosat_service.domain.deployment import (
     DeploymentNames,
     DeploymentSpec,
     LogEvent,
+    S3Model,
     ServiceState,
     TaskState,
     prices_for,
@@ -31,7 +32,7 @@ from tests.unit.fakes import (
     FakeEndpointProbe,
     FakeLogGroups,
     FakeNetwork,
-    FakeRemover,
+    FakeRepositoryRemover,
     FakeTaskRoles,
 )
 
@@ -122,7 +123,7 @@ def test_a_new_role_gets_time_to_propagate_before_the_service_starts(cloud, cloc
 
 def test_an_s3_model_gets_a_read_only_task_role(cloud, waiting):
     launch.up(spec(model_uri="s3://models-bucket/eurosat/v3"), cloud, waiting)
-    assert cloud.roles.roles["demo-task-role"]["policy"] == {"bucket": "models-bucket", "prefix": "eurosat/v3"}
+    assert cloud.roles.roles["demo-task-role"]["policy"] == {"model": S3Model("models-bucket", "eurosat/v3")}
     definition = cloud.deployer.revisions["demo-api"][0]["spec"]
     assert definition.task_role_arn.endswith("demo-task-role")
     assert definition.environment["EUROSAT_MODEL_URI"] == "s3://models-bucket/eurosat/v3"
@@ -161,7 +162,6 @@ def test_a_service_that_never_gets_healthy_shows_events_and_stopped_reasons(clou
     target = "arn:task-definition/demo-api:1"
     cloud.deployer.script = [ServiceState(
         "demo-api", "ACTIVE", 1, 0, 0, target, "FAILED", "circuit breaker: 3 tasks failed",
-        failed_task_definitions=(target,),
         events=("(service demo-api) deployment failed: tasks failed to start.",))]
     cloud.deployer.stopped = [TaskState(
         "arn:task/demo-cluster/abc123", "STOPPED", stopped_reason="Task failed container health checks",
@@ -172,6 +172,33 @@ def test_a_service_that_never_gets_healthy_shows_events_and_stopped_reasons(clou
     for expected in ("never became healthy", "circuit breaker: 3 tasks failed", "deployment failed",
                      "task abc123: Task failed container health checks (api: exit code 1)", "`down`"):
         assert expected in message
+
+
+def test_up_again_retries_a_failed_first_rollout_with_a_new_deployment(cloud, journal, waiting):
+    target = "arn:task-definition/demo-api:1"
+    failed = ServiceState("demo-api", "ACTIVE", 1, 0, 0, target, "FAILED", "tasks failed to start",
+                          events=("(service demo-api) deployment failed: tasks failed to start.",))
+    cloud.deployer.script = [failed]
+    with pytest.raises(ServiceUnhealthy):
+        launch.up(spec(), cloud, waiting)  # nothing to roll back to: the service stays on the failed rollout
+    journal.clear()
+    # the cause is fixed (say, the image is pushed now) and nothing in the settings changed: `up` again
+    cloud.deployer.script = [
+        failed,  # what `up` sees before deciding
+        ServiceState("demo-api", "ACTIVE", 1, 0, 1, target, "IN_PROGRESS", deployments=2,  # the old one lingers
+                     events=failed.events),
+        ServiceState("demo-api", "ACTIVE", 1, 1, 0, target, "COMPLETED"),
+    ]
+    steps: list[str] = []
+    result = launch.up(spec(), cloud, waiting, on_step=steps.append)
+    assert journal == ["force new deployment demo-api"] and cloud.deployer.forced == 1
+    assert result.service_change == "restarted" and "service demo-api: restarted" in steps
+    assert result.service.rollout_state == "COMPLETED"
+
+
+def test_up_again_leaves_a_stable_service_alone(cloud, waiting):
+    launch.up(spec(), cloud, waiting)
+    assert launch.up(spec(), cloud, waiting).service_change == "unchanged" and cloud.deployer.forced == 0
 
 
 def test_a_rollback_to_an_older_revision_is_a_failure(cloud, waiting):
@@ -262,19 +289,44 @@ def test_down_lists_what_it_could_not_remove(cloud, waiting):
     assert report.problems == ("security group demo-http (sg-1): sg-1 in use",)
 
 
-def test_down_deletes_the_repository_and_bucket_the_deployment_used(cloud, waiting):
-    launch.up(spec(model_uri="s3://models-bucket/eurosat"), cloud, waiting)
-    repositories = FakeRemover("ECR repository", ["eurosat-service", "unrelated"])
-    buckets = FakeRemover("S3 bucket", ["models-bucket"])
-    report = launch.down(NAMES, cloud, waiting, repository=launch.Removal(repositories),
-                         bucket=launch.Removal(buckets))
-    assert report.clean and repositories.names == {"unrelated"} and buckets.names == set()
-    assert "ECR repository eurosat-service" in report.removed and "S3 bucket models-bucket" in report.removed
+def test_down_deletes_only_repositories_tagged_as_the_deployments(cloud, waiting):
+    launch.up(spec(), cloud, waiting)  # runs IMAGE, in eurosat-service
+    repositories = FakeRepositoryRemover({
+        "eurosat-service": NAMES.tags,  # made by `image --prefix demo`
+        "demo-extra": NAMES.tags,
+        "other-team": {"team": "x"},
+        "other-deployment": DeploymentNames("other").tags,
+    })
+    report = launch.down(NAMES, cloud, waiting, repository=launch.RepositoryRemoval(repositories, "us-east-1"))
+    assert report.clean and report.kept == ()
+    assert set(repositories.repositories) == {"other-team", "other-deployment"}
+    assert {"ECR repository eurosat-service", "ECR repository demo-extra"} <= set(report.removed)
 
 
-def test_down_asks_for_a_name_when_it_cannot_tell_the_repository(cloud, waiting):
-    report = launch.down(NAMES, cloud, waiting, repository=launch.Removal(FakeRemover("ECR repository")))
-    assert report.problems == ("no ECR repository known for this deployment: name it explicitly",)
+def test_down_keeps_a_foreign_repository_the_image_was_pushed_to(cloud, waiting):
+    launch.up(spec(), cloud, waiting)
+    repositories = FakeRepositoryRemover({"eurosat-service": {}})  # existed before `image`, untagged
+    report = launch.down(NAMES, cloud, waiting, repository=launch.RepositoryRemoval(repositories, "us-east-1"))
+    assert "eurosat-service" in repositories.repositories and report.clean
+    assert report.kept == (("ECR repository eurosat-service: not created by this tool for deployment 'demo' "
+                            "(its tags differ); left in place"),)
+    named = launch.down(NAMES, cloud, waiting,
+                        repository=launch.RepositoryRemoval(repositories, "us-east-1", name="eurosat-service"))
+    assert "eurosat-service" in repositories.repositories and len(named.kept) == 1
+
+
+def test_down_never_deletes_a_same_named_repository_of_another_region(cloud, waiting):
+    launch.up(spec(image_uri=IMAGE.replace("us-east-1", "eu-west-1")), cloud, waiting)
+    repositories = FakeRepositoryRemover({"eurosat-service": {}})  # this region's, someone else's
+    report = launch.down(NAMES, cloud, waiting, repository=launch.RepositoryRemoval(repositories, "us-east-1"))
+    assert "eurosat-service" in repositories.repositories and report.clean
+    assert "region eu-west-1, not this one (123456789012, us-east-1)" in report.kept[0]
+
+
+def test_down_with_no_repository_of_the_deployment_deletes_none(cloud, waiting):
+    repositories = FakeRepositoryRemover({"eurosat-service": {"project": "eurosat-service"}})
+    report = launch.down(NAMES, cloud, waiting, repository=launch.RepositoryRemoval(repositories, "us-east-1"))
+    assert report.clean and report.removed == () and "eurosat-service" in repositories.repositories
 
 
 def test_logs_print_new_events_once_while_following(cloud):

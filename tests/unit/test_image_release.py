@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from eurosat_service.adapters.docker_cli_builder import DockerCliBuilder
-from eurosat_service.adapters.engine_process import BuildProgress, PushProgress, stage_files
+from eurosat_service.adapters.engine_process import (
+    DEFAULT_IDLE_TIMEOUT,
+    BuildProgress,
+    PushProgress,
+    StreamedCommand,
+    stage_files,
+)
 from eurosat_service.domain.container_image import ImageRelease, RegistryLogin, check_repository_name, image_tag
-from eurosat_service.domain.errors import BuildError
+from eurosat_service.domain.errors import BuildError, EurosatError
 from eurosat_service.service_layer.image_release import release_image
 from tests.unit.fakes import FakeImageBuilder, FakeImageRegistry
 
@@ -175,3 +182,40 @@ def test_the_pushed_digest_comes_from_the_push_output(tmp_path):
     builder = DockerCliBuilder(executable=docker, show_progress=False)
 
     assert builder.push("eurosat-service:abc", f"{HOST}/eurosat-service:abc", RegistryLogin(HOST, "AWS", "t")) == digest
+
+
+def script(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "engine"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_command_that_stops_printing_is_killed_with_its_children(tmp_path):
+    # the background sleep keeps the output pipe open: killing the shell alone would hang here for 60 s
+    hung = script(tmp_path, "echo 'Step 1/2 : RUN pip install torch'\nsleep 60 &\nsleep 60")
+    command = StreamedCommand([hung, "build", "."], idle_timeout=0.5)
+    lines: list[str] = []
+    start = time.monotonic()
+    with pytest.raises(BuildError, match=r"printed nothing for 0.5 s and was stopped.*EUROSAT_IMAGE_IDLE_TIMEOUT_S"):
+        command.run(lines.append)
+    assert time.monotonic() - start < 10
+    assert lines == ["Step 1/2 : RUN pip install torch"] and "RUN pip install torch" in command.output()
+
+
+def test_a_slow_command_that_keeps_printing_is_not_stopped(tmp_path):
+    steady = script(tmp_path, "for i in 1 2 3 4 5 6 7 8 9 10; do echo \"layer $i\"; sleep 0.15; done")
+    lines: list[str] = []
+    assert StreamedCommand([steady], idle_timeout=0.6).run(lines.append) == 0  # 1.5 s in all, never 0.6 s silent
+    assert len(lines) == 10
+
+
+def test_the_idle_timeout_setting_reaches_the_builder(monkeypatch):
+    from eurosat_service.entrypoints.container import build_container
+
+    monkeypatch.setenv("EUROSAT_IMAGE_IDLE_TIMEOUT_S", "90")
+    assert build_container().image_builder.kwargs["idle_timeout"]() == 90  # what open_image_builder gets
+    monkeypatch.setenv("EUROSAT_IMAGE_IDLE_TIMEOUT_S", "soon")
+    with pytest.raises(EurosatError, match="EUROSAT_IMAGE_IDLE_TIMEOUT_S"):
+        build_container()
+    assert StreamedCommand(["true"]).idle_timeout == DEFAULT_IDLE_TIMEOUT

@@ -32,6 +32,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def wait_until_idle(batcher: MicroBatcher, timeout: float = 10.0) -> None:
+    """Until every worker sleeps waiting for work (CPython's Condition lists its ``_waiters``)."""
+    deadline = time.monotonic() + timeout
+    while len(batcher._cond._waiters) < batcher.workers:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.01)
+
+
 def test_concurrent_submissions_are_gathered_into_one_batch() -> None:
     work = RecordingBatch()
     batcher = MicroBatcher(work, max_batch_size=8, max_wait_ms=200, max_queue=64)
@@ -244,3 +252,28 @@ def test_several_workers_run_batches_at_once() -> None:
     finally:
         batcher.stop()
     assert seen == {"inference-worker-0", "inference-worker-1"}
+
+
+@pytest.mark.parametrize("batch_size, items", [(1, [1, 2, 3, 4]), (2, [1, 2, 3, 4, 5, 6, 7, 8])])
+def test_one_large_request_is_spread_over_idle_workers(batch_size: int, items: list[int]) -> None:
+    # submit() wakes one worker; the one that takes the first batch must wake the others for the
+    # rest. Each batch waits at a barrier that opens only when all four run at once, so a batcher
+    # that ran them one after another on one worker fails here however loaded the machine is.
+    seen: list[str] = []
+    all_running = threading.Barrier(4, timeout=10)
+
+    def work(batch: list[int]) -> list[int]:
+        seen.append(threading.current_thread().name)
+        all_running.wait()
+        return [2 * i for i in batch]
+
+    # max_wait_ms is long: every batch is full, so none may wait for a pause either
+    batcher = MicroBatcher(work, max_batch_size=batch_size, max_wait_ms=5000, max_queue=64, workers=4)
+    batcher.start()
+    wait_until_idle(batcher)  # else a worker still starting up finds the work by itself
+    try:
+        done = run(batcher.submit(items))
+    finally:
+        batcher.stop()
+    assert done.results == [2 * i for i in items]
+    assert sorted(seen) == [f"inference-worker-{n}" for n in range(4)]

@@ -68,6 +68,26 @@ def test_a_bare_404_on_head_is_told_apart_by_listing_the_bucket(tmp_path):
         store(head_object=client_error("404", "HeadObject")).fetch(tmp_path, "v1")
 
 
+@pytest.mark.parametrize("status", ["400", "403"])
+def test_expired_credentials_on_a_head_are_named_by_listing_the_bucket(status, tmp_path):
+    """S3 answers a HEAD with a bare status (no error body): ExpiredToken arrives as "400"."""
+    with pytest.raises(StoreAccessError, match="credentials expired or invalid \\(ExpiredToken"):
+        store(head_object=client_error(status, "HeadObject", "Bad Request"),
+              list_objects_v2=client_error("ExpiredToken", "ListObjectsV2")).fetch(tmp_path, "v1")
+
+
+def test_a_403_on_head_with_a_working_listing_is_access_denied(tmp_path):
+    with pytest.raises(StoreAccessError, match="access denied \\(HTTP 403\\)"):
+        store(head_object=client_error("403", "HeadObject", "Forbidden")).fetch(tmp_path, "v1")
+
+
+def test_the_write_probe_needs_put_object_but_tolerates_a_refused_delete(caplog):
+    with pytest.raises(StoreAccessError, match="writing to s3://b/models .* failed: access denied \\(AccessDenied"):
+        store(put_object=client_error("AccessDenied", "PutObject")).check_writable()
+    store(delete_object=client_error("AccessDenied", "DeleteObject")).check_writable()
+    assert "delete it by hand" in caplog.text
+
+
 def test_access_denied():
     with pytest.raises(StoreAccessError, match="access denied"):
         store(get_object=client_error("AccessDenied")).latest_version()

@@ -67,3 +67,9 @@ def test_summary_records_seed_counts_and_order_free_hashes():
 def test_bad_fractions_are_refused(fractions):
     with pytest.raises(ValueError, match="fractions"):
         stratified_split(images(COUNTS), fractions=fractions)
+
+
+def test_missing_classes_names_what_each_part_lacks():
+    split = stratified_split(images({"Forest": 10, "River": 2, "SeaLake": 3}))
+    assert split.missing_classes() == {"val": ["River"], "test": ["River"]}
+    assert stratified_split(images(COUNTS)).missing_classes() == {}

@@ -64,10 +64,10 @@ def test_a_failed_upload_leaves_no_latest_pointer(tmp_path):
     assert "LATEST" not in store.writes and store.latest is None
 
 
-def test_an_unreachable_store_fails_before_training(tmp_path):
+def test_an_unreachable_or_read_only_store_fails_before_training(tmp_path):
     class RefusingStore(FakeArtifactStore):
-        def versions(self):
-            raise StoreAccessError("bucket b does not exist")
+        def check_writable(self):
+            raise StoreAccessError("cannot publish to /models: writing to /models failed (Permission denied)")
 
     trainer = FakeTrainer()
     with pytest.raises(StoreAccessError):
@@ -78,6 +78,21 @@ def test_an_unreachable_store_fails_before_training(tmp_path):
 def test_a_single_class_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="two classes"):
         train(tmp_path, source=FakeDatasetSource.with_counts({"Forest": 5}))
+
+
+def test_a_class_too_small_to_hold_out_is_named_before_training(tmp_path):
+    trainer, store = FakeTrainer(), FakeArtifactStore()
+    with pytest.raises(DatasetError, match=r"class\(es\) River \(2 images\), SeaLake \(1 image\) have too few images "
+                                           "to hold any out for val and test: each class needs at least 3"):
+        train(tmp_path, store, trainer, source=FakeDatasetSource.with_counts({"Forest": 10, "River": 2, "SeaLake": 1}))
+    assert trainer.trained_on == [] and store.writes == []
+
+
+def test_split_fractions_without_a_test_part_are_refused_before_training(tmp_path):
+    trainer = FakeTrainer()
+    with pytest.raises(DatasetError, match=r"give the test part no images"):
+        train(tmp_path, trainer=trainer, config=CONFIG.model_copy(update={"split_fractions": (0.9, 0.1, 0.0)}))
+    assert trainer.trained_on == []
 
 
 # -- self-distillation ---------------------------------------------------------------------------
@@ -134,6 +149,13 @@ def test_evaluate_reports_per_image_probabilities(model_file):
     source = FakeDatasetSource.with_counts({"River": 1})
     result = evaluate_model(source, FakeTrainer(), model_file, per_image=True)
     assert result.per_image == {"River/River_1.jpg": {"Forest": 0.0, "River": 1.0, "SeaLake": 0.0}}
+
+
+def test_evaluate_scores_with_the_views_asked_for_and_says_so_in_the_report(model_file):
+    source = FakeDatasetSource.with_counts({"River": 2})
+    trainer = FakeTrainer()
+    assert evaluate_model(source, trainer, model_file).report.views == 1 and trainer.views == 1
+    assert evaluate_model(source, trainer, model_file, views=8).report.views == 8 and trainer.views == 8
 
 
 def test_evaluate_names_the_split_when_the_images_are_the_models_test_set(model_file):

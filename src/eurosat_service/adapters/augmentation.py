@@ -1,14 +1,17 @@
-"""Batch augmentation for overhead imagery, on tensors (no per-image PIL work).
+"""Batch augmentation for overhead imagery, on tensors (no per-image PIL work): random views for
+training, and the fixed views averaged at test time (``domain/views``).
 
 Overhead tiles have no "up": all eight flips/rotations (the dihedral group) are equally valid
 views. Small shifts and mild brightness/contrast changes mimic co-registration offsets and
-illumination differences between acquisitions.
+illumination differences between acquisitions. Needs torch alone: serving uses it too.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from eurosat_service.domain.views import view_transforms
 
 
 def dihedral_view(batch: torch.Tensor, t: int) -> torch.Tensor:
@@ -18,10 +21,16 @@ def dihedral_view(batch: torch.Tensor, t: int) -> torch.Tensor:
     return view.flip(3) if t >= 4 else view
 
 
-def dihedral_views(batch: torch.Tensor) -> list[torch.Tensor]:
-    """All eight flips/rotations, identity first: the same ones ``augment`` draws from. Any
-    function averaged over all eight gives the same answer for every one of them."""
-    return [dihedral_view(batch, t) for t in range(8)]
+def stack_views(batch: torch.Tensor, views: int) -> torch.Tensor:
+    """``(N, C, H, W)`` -> ``(views x N, C, H, W)``, view-major, ready for one forward pass (one
+    large batch runs faster than ``views`` small ones); ``batch`` itself when ``views`` is 1."""
+    transforms = view_transforms(views)
+    return batch if views == 1 else torch.cat([dihedral_view(batch, t) for t in transforms])
+
+
+def average_views(probabilities: torch.Tensor, views: int) -> torch.Tensor:
+    """``(views x N, classes)`` from a forward pass over ``stack_views`` -> ``(N, classes)``."""
+    return probabilities if views == 1 else probabilities.unflatten(0, (views, -1)).mean(dim=0)
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator, shift: int = 4, jitter: float = 0.1) -> torch.Tensor:

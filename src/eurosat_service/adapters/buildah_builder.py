@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from eurosat_service.adapters.engine_process import (
+    DEFAULT_IDLE_TIMEOUT,
     BuildProgress,
     push_with_progress,
     StreamedCommand,
@@ -25,11 +26,13 @@ from eurosat_service.domain.errors import BuildError
 
 
 class BuildahBuilder:
-    def __init__(self, executable: str = "buildah", network: str | None = None, show_progress: bool = True) -> None:
+    def __init__(self, executable: str = "buildah", network: str | None = None, show_progress: bool = True,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
         self.executable = executable
         self.name = Path(executable).name
         self.network = network
         self.show_progress = show_progress
+        self.idle_timeout = idle_timeout  # seconds without output before a build or push counts as hung
 
     @staticmethod
     def installed(executable: str) -> bool:
@@ -47,7 +50,7 @@ class BuildahBuilder:
             argv += ["--network", self.network] if self.network else []
             for key, value in build_args.items():
                 argv += ["--build-arg", f"{key}={value}"]
-            command = StreamedCommand(argv + [str(context)])
+            command = StreamedCommand(argv + [str(context)], idle_timeout=self.idle_timeout)
             progress = BuildProgress(self.show_progress, f"{self.name} build {tag}")
             try:
                 code = command.run(progress)
@@ -73,7 +76,7 @@ class BuildahBuilder:
             _, output = push_with_progress(
                 [self.executable, "push", "--authfile", authfile, *tls,
                  "--digestfile", str(digestfile), image, f"docker://{destination}"],
-                self.name, destination, self.show_progress)
+                self.name, destination, self.show_progress, self.idle_timeout)
             digest = digestfile.read_text().strip() if digestfile.is_file() else ""
             if not digest.startswith("sha256:"):
                 raise BuildError(f"{self.name} push {destination} reported no digest:\n{output}")

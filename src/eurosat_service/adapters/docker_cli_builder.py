@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from eurosat_service.adapters.engine_process import (
+    DEFAULT_IDLE_TIMEOUT,
     BuildProgress,
     push_with_progress,
     StreamedCommand,
@@ -26,10 +27,12 @@ from eurosat_service.domain.errors import BuildError
 class DockerCliBuilder:
     name = "docker"
 
-    def __init__(self, executable: str = "docker", network: str | None = None, show_progress: bool = True) -> None:
+    def __init__(self, executable: str = "docker", network: str | None = None, show_progress: bool = True,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
         self.docker = executable
         self.network = network  # e.g. "host": lets a build reach a wheel server on the loopback
         self.show_progress = show_progress
+        self.idle_timeout = idle_timeout  # seconds without output before a build or push counts as hung
 
     def engine_version(self) -> str | None:
         """The engine's version, None when no engine answers (or docker is not installed)."""
@@ -54,7 +57,8 @@ class DockerCliBuilder:
             argv += ["--network", self.network] if self.network else []
             for key, value in build_args.items():
                 argv += ["--build-arg", f"{key}={value}"]
-            command = StreamedCommand(argv + [str(context)], env={"DOCKER_BUILDKIT": "1" if buildkit else "0"})
+            command = StreamedCommand(argv + [str(context)], env={"DOCKER_BUILDKIT": "1" if buildkit else "0"},
+                                      idle_timeout=self.idle_timeout)
             progress = BuildProgress(self.show_progress, f"docker build {tag}")
             try:
                 code = command.run(progress)
@@ -78,7 +82,7 @@ class DockerCliBuilder:
             if tagged.returncode != 0:
                 raise BuildError(f"docker tag {image} {destination} failed: {tagged.stderr.strip()}")
             progress, output = push_with_progress(docker + ["push", destination], "docker", destination,
-                                                  self.show_progress)
+                                                  self.show_progress, self.idle_timeout)
             if not progress.digest:
                 raise BuildError(f"docker push {destination} reported no digest:\n{output}")
             return progress.digest

@@ -146,6 +146,9 @@ class EcsFargateDeployer:
                 time.sleep(self.retry_delay)
         raise AssertionError("unreachable")
 
+    def force_new_deployment(self, cluster: str, name: str) -> None:
+        self.client.update_service(cluster=cluster, service=name, forceNewDeployment=True)
+
     # -- observe ----------------------------------------------------------------------------------
     def service(self, cluster: str, name: str) -> ServiceState | None:
         current = self._service(cluster, name)
@@ -163,8 +166,6 @@ class EcsFargateDeployer:
             rollout_state=primary.get("rolloutState", "") or "",
             rollout_reason=primary.get("rolloutStateReason", "") or "",
             deployments=len(deployments),
-            failed_task_definitions=tuple(
-                d["taskDefinition"] for d in deployments if d.get("rolloutState") == "FAILED"),
             events=tuple(e["message"] for e in current.get("events", [])[:10]),
         )
 

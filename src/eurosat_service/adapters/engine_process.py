@@ -1,5 +1,6 @@
-"""What the container-engine adapters share: running the engine's CLI with a progress bar, and
-staging extra files into a build context for one build only."""
+"""What the container-engine adapters share: running the engine's CLI with a progress bar (and a
+watchdog for a build or push that stops printing), and staging extra files into a build context
+for one build only."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,42 +27,95 @@ PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 LAYER_STATE = re.compile(r"^([0-9a-f]{12}): (Preparing|Waiting|Pushing|Pushed|Layer already exists|Mounted from.*)")
 COPIED_BLOB = re.compile(r"^Copying blob (?:sha256:)?([0-9a-f]{12})")  # buildah/podman: one line per blob
 DENIED = ("denied", "unauthorized", "authentication required", "invalid username", "401", "403", "forbidden")
+# A build or push that prints nothing for this long is taken as hung (a RUN step waiting on the
+# network, a registry that stopped answering) and stopped. Long silences are normal: a saturated
+# machine took 16 min for a whole push (docs/container.md), so the default leaves room for that
+# (setting: ``EUROSAT_IMAGE_IDLE_TIMEOUT_S``).
+DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 
 
 class StreamedCommand:
-    """Runs a command, feeding each output line to ``on_line``; keeps the last lines for errors."""
+    """Runs a command, feeding each output line to ``on_line``; keeps the last lines for errors.
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None, tail: int = 40) -> None:
+    ``idle_timeout`` (seconds, default 30 min): when the
+    command prints nothing for that long, it is killed with its children and ``run`` raises a
+    ``BuildError``, so a hung build or push cannot block the job forever.
+    """
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None, tail: int = 40,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
         self.argv = list(argv)
         self.env = {**os.environ, **(env or {})}
         self.tail: deque[str] = deque(maxlen=tail)
+        self.idle_timeout = idle_timeout
 
     def run(self, on_line, stdin: str | None = None) -> int:
         try:
             proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL, text=True, bufsize=1,
+                process_group=0,  # its own group, so a kill also reaches the children holding the pipe
             )
         except FileNotFoundError as exc:
             raise BuildError(f"{self.argv[0]} is not installed ({exc})") from None
-        if stdin is not None:
-            proc.stdin.write(stdin)
-            proc.stdin.close()
+        watchdog = _IdleWatchdog(proc, self.idle_timeout)
         try:
+            if stdin is not None:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
             for raw in proc.stdout:
+                watchdog.saw_output()
                 line = raw.rstrip()
                 if line:
                     self.tail.append(line)
                     on_line(line)
         except BaseException:
-            proc.kill()
+            _kill_group(proc)
             raise
         finally:
+            watchdog.stop()
             proc.wait()
+        if watchdog.fired:
+            raise BuildError(
+                f"`{' '.join(self.argv[:3])} ...` printed nothing for {self.idle_timeout:g} s and was stopped "
+                f"(a step waiting on the network, or a registry that stopped answering?); set "
+                f"EUROSAT_IMAGE_IDLE_TIMEOUT_S (seconds) to wait longer. Last output:\n{self.output()}")
         return proc.returncode
 
     def output(self) -> str:
         return "\n".join(self.tail)
+
+
+class _IdleWatchdog:
+    """Kills ``proc`` (and its process group) once no output came for ``seconds``."""
+
+    def __init__(self, proc: subprocess.Popen, seconds: float) -> None:
+        self.proc = proc
+        self.seconds = seconds
+        self.fired = False
+        self._last = time.monotonic()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._watch, name="idle-watchdog", daemon=True).start()
+
+    def saw_output(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(min(1.0, self.seconds / 10)):
+            if time.monotonic() - self._last >= self.seconds:
+                self.fired = True
+                _kill_group(self.proc)
+                return
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
 
 
 def run_quiet(argv: Sequence[str], env: Mapping[str, str] | None = None, stdin: str | None = None,
@@ -128,9 +185,10 @@ def looks_denied(text: str) -> bool:
     return any(word in lowered for word in DENIED)
 
 
-def push_with_progress(argv: Sequence[str], tool: str, destination: str, show_progress: bool) -> tuple[PushProgress, str]:
+def push_with_progress(argv: Sequence[str], tool: str, destination: str, show_progress: bool,
+                       idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> tuple[PushProgress, str]:
     """Run an engine's push with a layer bar; a failure is a ``BuildError`` that names a denied push."""
-    command = StreamedCommand(argv)
+    command = StreamedCommand(argv, idle_timeout=idle_timeout)
     progress = PushProgress(show_progress, f"{tool} push {destination.rsplit('/', 1)[-1]}")
     try:
         code = command.run(progress)

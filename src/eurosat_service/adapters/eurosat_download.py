@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from eurosat_service.adapters.eurosat_files import ARCHIVE_NAME
 from eurosat_service.domain.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ EUROSAT_URL = (
     "c877bcd43f099cd0196738f714544e355477f3fd/EuroSAT.zip"
 )
 EUROSAT_MD5 = "c8fa014336c82ac7804f0398fcb19387"
-ARCHIVE_NAME = "EuroSAT.zip"
 CHUNK = 1 << 20
 
 
@@ -37,15 +37,21 @@ def download_eurosat(
     show_progress: bool = True,
     timeout: float = 60.0,
 ) -> Path:
-    """``data_dir/EuroSAT.zip``, downloaded unless a copy with the right checksum is there."""
-    archive = Path(data_dir) / ARCHIVE_NAME
+    """``data_dir/EuroSAT.zip`` (or ``data_dir`` itself when it names a ``.zip``), downloaded
+    unless a copy with the right checksum is there."""
+    data_dir = Path(data_dir)
+    archive = data_dir if data_dir.suffix.lower() == ".zip" else data_dir / ARCHIVE_NAME
     if archive.is_file():
         if file_md5(archive) == md5:
             log.info("using %s (checksum verified)", archive)
             return archive
         log.warning("%s fails its checksum; downloading it again", archive)
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    part = archive.with_name(ARCHIVE_NAME + ".part")
+    try:
+        archive.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, no permission
+        raise DatasetError(f"cannot create the folder {archive.parent} for {archive.name}: "
+                           f"{exc.strerror or exc}; choose another --data-dir") from None
+    part = archive.with_name(archive.name + ".part")
     try:
         _fetch(url, part, show_progress, timeout)
         actual = file_md5(part)
@@ -72,7 +78,7 @@ def _fetch(url: str, target: Path, show_progress: bool, timeout: float) -> None:
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, truncated reads, disk full
         reason = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
         raise DatasetError(f"could not download {url}: {reason}; download it by hand into "
-                           f"{target.parent / ARCHIVE_NAME} and run without --download") from None
+                           f"{target.with_suffix('')} and run without --download") from None
 
 
 def file_md5(path: Path) -> str:

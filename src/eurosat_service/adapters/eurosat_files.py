@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from eurosat_service.domain.dataset import LabeledImage
 from eurosat_service.domain.errors import DatasetError
 
+ARCHIVE_NAME = "EuroSAT.zip"  # the official archive's name, as ``--download`` saves it
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 LAYOUT = "<root>/2750/<ClassName>/<image>.jpg (or a folder of class folders, or EuroSAT.zip)"
 
@@ -38,6 +39,9 @@ class EuroSATFolder:
         if not images:
             raise DatasetError(f"no class folders with images under {self.root}; expected {LAYOUT}")
         return images
+
+    def __str__(self) -> str:
+        return str(self.root)
 
     def list_images(self) -> list[LabeledImage]:
         return list(self._images)
@@ -71,6 +75,9 @@ class EuroSATZip:
         if not self._members:
             raise DatasetError(f"{self.archive} holds no images in class folders; expected {LAYOUT}")
 
+    def __str__(self) -> str:
+        return str(self.archive)
+
     def list_images(self) -> list[LabeledImage]:
         return sorted(self._members)
 
@@ -79,7 +86,11 @@ class EuroSATZip:
 
 
 def open_dataset(location: Path | str) -> EuroSATFolder | EuroSATZip:
+    """A folder, an archive, or a folder holding only the archive (where ``--download`` put it)."""
     path = Path(location)
     if path.suffix.lower() == ".zip" or path.is_file():
         return EuroSATZip(path)
+    archive = path / ARCHIVE_NAME
+    if archive.is_file() and not any(p.is_dir() for p in path.iterdir()):
+        return EuroSATZip(archive)
     return EuroSATFolder(path)

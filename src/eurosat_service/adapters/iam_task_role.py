@@ -3,8 +3,9 @@
 - The *execution* role (used by ECS itself) may pull from the one ECR repository the image is in
   and write to the one log group; nothing else. Its trust is limited to ECS tasks of this
   account (``aws:SourceAccount``, against the confused deputy).
-- The *task* role (what the app runs as) exists only when the model lives on S3: read-only on
-  that bucket prefix.
+- The *task* role (what the app runs as) exists only when the model lives on S3: it may get the
+  objects the API reads for that model URI (``S3Model.readable_keys``) and list its store's
+  prefix, so a missing object is a clear 404 rather than an AccessDenied.
 
 Roles live under the ``/eurosat-service/`` path and carry the deployment's tags, so `down` finds them.
 """
@@ -20,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from eurosat_service.adapters.aws_errors import error_code, translates_aws_errors
 from eurosat_service.adapters.aws_tags import as_dict, key_value
-from eurosat_service.domain.deployment import EcrImage, Ensured, carries
+from eurosat_service.domain.deployment import EcrImage, Ensured, S3Model, carries
 from eurosat_service.domain.errors import DeploymentError
 from eurosat_service.domain.ports import CloudAccount
 
@@ -56,14 +57,17 @@ def execution_policy(account: str, region: str, log_group: str, image_uri: str) 
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def model_read_policy(bucket: str, key_prefix: str) -> dict:
-    prefix = f"{key_prefix}/" if key_prefix else ""
+def model_read_policy(model: S3Model) -> dict:
+    """GetObject on exactly the keys the API reads; ListBucket only for the store's own prefix,
+    which the store lists (``Prefix=<prefix>``) to tell a missing object from a missing bucket."""
+    listing = {"Sid": "ListModelStore", "Effect": "Allow", "Action": "s3:ListBucket",
+               "Resource": f"arn:aws:s3:::{model.bucket}"}
+    if model.prefix:
+        listing["Condition"] = {"StringEquals": {"s3:prefix": [model.prefix]}}
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "ReadModel", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"arn:aws:s3:::{bucket}/{prefix}*"},
-        {"Sid": "ListModelVersions", "Effect": "Allow", "Action": "s3:ListBucket",
-         "Resource": f"arn:aws:s3:::{bucket}",
-         **({"Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}} if prefix else {})},
+         "Resource": [f"arn:aws:s3:::{model.bucket}/{key}" for key in model.readable_keys]},
+        listing,
     ]}
 
 
@@ -79,9 +83,8 @@ class IamTaskRoles:
         return self._ensure(name, "ECS task execution: pull the eurosat-service image, write its logs",
                             execution_policy(account, self.region, log_group, image_uri), tags)
 
-    def ensure_task_role(self, name: str, bucket: str, key_prefix: str, tags: Mapping[str, str]) -> Ensured:
-        return self._ensure(name, "eurosat-service API: read its model from S3",
-                            model_read_policy(bucket, key_prefix), tags)
+    def ensure_task_role(self, name: str, model: S3Model, tags: Mapping[str, str]) -> Ensured:
+        return self._ensure(name, "eurosat-service API: read its model from S3", model_read_policy(model), tags)
 
     def find(self, tags: Mapping[str, str]) -> list[str]:
         found = []

@@ -7,6 +7,7 @@ import shutil
 
 from eurosat_service.adapters.buildah_builder import BuildahBuilder
 from eurosat_service.adapters.docker_cli_builder import DockerCliBuilder
+from eurosat_service.adapters.engine_process import DEFAULT_IDLE_TIMEOUT
 from eurosat_service.domain.errors import BuildError
 from eurosat_service.domain.ports import ImageBuilder
 
@@ -16,12 +17,12 @@ NONE_FOUND = ("no container build tool: install Docker and start its engine (or 
 
 
 def open_image_builder(preference: str = "auto", network: str | None = None,
-                       show_progress: bool = True) -> ImageBuilder:
+                       show_progress: bool = True, idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> ImageBuilder:
     """The builder for ``preference``; a clear ``BuildError`` when it cannot work here."""
     if preference not in CHOICES:
         raise BuildError(f"unknown image builder {preference!r}; choose one of {', '.join(CHOICES)}")
     if preference in ("auto", "docker") and shutil.which("docker"):
-        docker = DockerCliBuilder(network=network, show_progress=show_progress)
+        docker = DockerCliBuilder(network=network, show_progress=show_progress, idle_timeout=idle_timeout)
         if docker.engine_version():
             return docker
         if preference == "docker":
@@ -32,7 +33,7 @@ def open_image_builder(preference: str = "auto", network: str | None = None,
         raise BuildError("docker is not installed: " + NONE_FOUND)
     for tool in (("buildah", "podman") if preference == "auto" else (preference,)):
         if BuildahBuilder.installed(tool):
-            return BuildahBuilder(tool, network=network, show_progress=show_progress)
+            return BuildahBuilder(tool, network=network, show_progress=show_progress, idle_timeout=idle_timeout)
     if preference != "auto":
         raise BuildError(f"{preference} is not installed: " + NONE_FOUND)
     if shutil.which("docker"):

@@ -5,8 +5,9 @@ into the float input of the network. Training caches the uint8 tensors (and augm
 serving calls the same two functions per request, so both see identical pixels.
 
 What happens to inputs that are not 64x64 RGB JPEGs like EuroSAT's:
-- EXIF orientation is applied; grayscale, palette, CMYK and 16-bit images become 8-bit RGB;
-  an alpha channel is dropped (EuroSAT has none, and compositing would invent a background).
+- EXIF orientation is applied; grayscale, palette, CMYK and 16-bit images (of either byte
+  order) become 8-bit RGB; an alpha channel is dropped (EuroSAT has none, and compositing would
+  invent a background).
 - A non-square image is centre-cropped to a square, then resized to ``size`` with Pillow's
   bilinear filter with antialiasing. A model trained on 10 m/pixel tiles sees a resized image at
   another ground resolution, so results on large photos are only as good as that resemblance.
@@ -38,32 +39,36 @@ from eurosat_service.domain.model_card import Normalization
 # plugins in turn on an unknown upload: more parsers facing untrusted bytes, and slower.
 FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 
-# Pillow's own bomb check only raises at twice its limit; we refuse before decoding instead.
+# Pillow's own bomb check only raises at twice its limit; we refuse before decoding instead (so
+# Pillow never warns or raises about bombs itself).
 DEFAULT_MAX_PIXELS = 4096 * 4096
 Image.MAX_IMAGE_PIXELS = None
+
+# Pillow warns about flaws it works around in an upload ("Tag data larger than file", "Possibly
+# corrupt EXIF data"): news about the client's file, not the service, and raw text on stderr
+# amid the JSON logs. Filtered once here, not with catch_warnings() around each decode: that
+# swaps the process-wide filter list (not thread-safe, and the workers decode at once) and
+# resets every warning registry, so each warning shown once per place showed on every request.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Decode one encoded image to a ``(3, size, size)`` uint8 tensor, or raise a domain error."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-            width, height = image.size  # read from the header: nothing is decoded yet
-            if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"image is {width}x{height} pixels; the limit is {max_pixels} pixels"
-                )
-            if image.format == "JPEG" and min(width, height) > 2 * size:
-                image.draft("RGB", (size, size))  # let libjpeg downscale while decoding
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            image = _to_rgb(image)
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        width, height = image.size  # read from the header: nothing is decoded yet
+        if width * height > max_pixels:
+            raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels} pixels")
+        if image.format == "JPEG" and min(width, height) > 2 * size:
+            image.draft("RGB", (size, size))  # let libjpeg downscale while decoding
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
     except (ImageTooLarge, InvalidImage):
         raise
     except UnidentifiedImageError:
         raise UnsupportedImageFormat(f"not an image in a supported format ({', '.join(FORMATS)})") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
     if image.size != (size, size):
         image = _square(image).resize((size, size), Image.Resampling.BILINEAR)
@@ -75,7 +80,9 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")  # getextrema() and point() refuse the big-endian I;16B
+    if image.mode in ("I", "F"):
         # Scale high bit-depth single-band images to 8 bits over their own range.
         lo, hi = image.getextrema()
         scale = 255.0 / (hi - lo) if hi > lo else 0.0

@@ -4,6 +4,8 @@ Keys: ``<prefix>/<version>/<file>``, each object carrying its sha256 as metadata
 and ``<prefix>/LATEST`` holding the newest version. ``LATEST`` is written only after every file
 of a version is uploaded, so a failed publish never points at a partial version. Downloads go
 to a ``.part`` file, are hashed and compared with the metadata, and only then renamed into place.
+Training probes the prefix first (``check_writable``): publishing needs s3:ListBucket and
+s3:PutObject, and s3:DeleteObject lets the probe clean up after itself.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import logging
 import os
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from tqdm import tqdm
 
 from eurosat_service.adapters.aws_errors import DENIED, EXPIRED, REJECTED
 from eurosat_service.adapters.sha256 import file_sha256
-from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, StoreAccessError
+from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, ModelLoadError, StoreAccessError
 from eurosat_service.domain.ports import PublishedArtifact
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 LATEST = "LATEST"
 SHA256_METADATA = "sha256"
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+BARE_REFUSAL = {"400", "403"}  # a HEAD's answer has no body: expired credentials look like any 400
 BAD_CREDENTIALS = EXPIRED | REJECTED  # the codes the deploy adapters know, shared
 S3_DENIED = DENIED | {"AllAccessDisabled", "AccountProblem"}
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a version or file name becomes a local path
@@ -70,6 +74,20 @@ class S3ArtifactStore:
         return f"s3://{self.bucket}/{self.key(*parts)}"
 
     # -- the port -------------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Fail now, not after training, if ``publish`` would be refused: list the prefix (a
+        missing bucket, bad credentials), then put and delete a small probe object under it
+        (s3:PutObject). A refused delete is only logged: the probe object then stays behind."""
+        self._check_bucket()
+        probe = self.key(f".write-probe-{uuid.uuid4().hex}")
+        with self._errors(f"writing to {self.uri()} (a probe before training)"):
+            self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"probe\n", ContentType="text/plain")
+        try:
+            with self._errors(f"deleting the probe s3://{self.bucket}/{probe}"):
+                self.client.delete_object(Bucket=self.bucket, Key=probe)
+        except StoreAccessError as exc:
+            log.warning("%s; delete it by hand (publishing needs no s3:DeleteObject)", exc)
+
     def publish(self, version: str, files: Mapping[str, Path], primary: str = "model.pt") -> PublishedArtifact:
         self._check_bucket()
         digests: dict[str, str] = {}
@@ -91,7 +109,7 @@ class S3ArtifactStore:
                 body = self.client.get_object(Bucket=self.bucket, Key=self.key(LATEST))["Body"].read()
         except _NotFound:
             raise ArtifactNotFound(f"no published model at {self.uri()} (missing {self.uri(LATEST)})") from None
-        version = body.decode().strip()
+        version = body.decode("utf-8", "replace").strip()  # a garbled pointer fails fetch's SAFE_NAME check
         if not version:
             raise ArtifactNotFound(f"{self.uri(LATEST)} is empty")
         return version
@@ -115,6 +133,15 @@ class S3ArtifactStore:
                 raise ArtifactNotFound(f"refusing the unsafe version or file name {part_name!r} from {self.uri()}")
         expected, size = self._recorded_sha256(version, name)
         target = Path(destination) / version / name
+        try:
+            return self._download(version, name, target, expected, size)
+        except OSError as exc:  # the cache, not S3: unreadable, read-only, a file in the way, a full disk
+            raise ModelLoadError(f"cannot use the model cache {destination} for {self.uri(version, name)}: "
+                                 f"{exc.strerror or exc} ({exc.filename or target}); "
+                                 "set EUROSAT_MODEL_CACHE_DIR to a folder this user can write") from None
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _download(self, version: str, name: str, target: Path, expected: str, size: int) -> Path:
         if target.is_file() and file_sha256(target) == expected:
             log.info("using cached %s (sha256 verified)", target)
             return target
@@ -140,12 +167,11 @@ class S3ArtifactStore:
         target.with_name(name + ".sha256").write_text(f"{expected}  {name}\n")  # the local store's sidecar
         return target
 
-    # -- helpers --------------------------------------------------------------------------------
     def _recorded_sha256(self, version: str, name: str) -> tuple[str, int]:
         """The sha256 kept with the object, and its size."""
         try:
             with self._errors(f"reading {self.uri(version, name)}"):
-                head = self.client.head_object(Bucket=self.bucket, Key=self.key(version, name))
+                head = self._head(version, name)
         except _NotFound:
             self._check_bucket()  # a HEAD says 404 alike for a missing key and a missing bucket
             raise ArtifactNotFound(f"{self.uri(version, name)} does not exist") from None
@@ -155,6 +181,14 @@ class S3ArtifactStore:
                 f"{self.uri(version, name)} has no sha256 metadata; refusing an unverifiable object"
             )
         return expected, int(head.get("ContentLength", 0))
+
+    def _head(self, version: str, name: str) -> dict[str, Any]:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.key(version, name))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in BARE_REFUSAL:
+                self._check_bucket()  # a listing names the cause (ExpiredToken, AccessDenied, ...)
+            raise
 
     def _check_bucket(self) -> None:
         """Fail early, with S3's precise error code, if the bucket is missing or access is refused

@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from eurosat_service.adapters.augmentation import augment, dihedral_views
+from eurosat_service.adapters.augmentation import augment, average_views, stack_views
 from eurosat_service.adapters.model_file import load_model, save_model
 from eurosat_service.adapters.preprocessing import decode_rgb, normalize
 from eurosat_service.adapters.resnet import ResNet, build_resnet
 from eurosat_service.domain.dataset import LabeledImage, fingerprint
-from eurosat_service.domain.errors import EurosatError
+from eurosat_service.domain.errors import DatasetError, EurosatError, ImageTooLarge, Interrupted, InvalidImage
 from eurosat_service.domain.model_card import EUROSAT_NORMALIZATION, ModelCard, Normalization, TrainingConfig
 from eurosat_service.domain.ports import DatasetSource, TrainedModel
 
@@ -29,7 +29,7 @@ INPUT_SIZE = 64
 PRETRAINABLE = {"resnet18", "resnet18-nopool"}
 
 
-class TrainingInterrupted(EurosatError):
+class TrainingInterrupted(Interrupted):
     pass
 
 
@@ -50,13 +50,22 @@ class TorchTrainer:
 
     # -- data -----------------------------------------------------------------------------------
     def load_pixels(self, images: Sequence[LabeledImage]) -> torch.Tensor:
-        """Decode every image once into one uint8 tensor (Pillow decodes outside the GIL)."""
+        """Decode every image once into one uint8 tensor (Pillow decodes outside the GIL); a file
+        that cannot be read or decoded stops it with a ``DatasetError`` naming that file."""
         def decode(image: LabeledImage) -> torch.Tensor:
-            return decode_rgb(self.source.read(image), INPUT_SIZE)
+            try:
+                return decode_rgb(self.source.read(image), INPUT_SIZE)
+            except (InvalidImage, ImageTooLarge) as exc:
+                raise DatasetError(f"{image.path} in {self.source}: {exc}; remove or replace that file") from None
+            except OSError as exc:
+                raise DatasetError(f"cannot read {image.path} in {self.source}: {exc.strerror or exc}") from None
 
-        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+        try:
             tensors = list(tqdm(pool.map(decode, images), total=len(images), desc="decode",
                                 unit="img", disable=not self.show_progress, leave=False))
+        finally:
+            pool.shutdown(cancel_futures=True)  # after a bad file or Ctrl-C, decode no more
         return torch.stack(tensors) if tensors else torch.empty(0, 3, INPUT_SIZE, INPUT_SIZE, dtype=torch.uint8)
 
     # -- training -------------------------------------------------------------------------------
@@ -104,11 +113,14 @@ class TorchTrainer:
                 train_loss, train_acc = self._epoch(network, optimizer, scheduler, generator,
                                                     x_train, y_train, config, epoch, state["soft_targets"])
             except KeyboardInterrupt:
-                where = f" in {self.checkpoint_dir}" if self.checkpoint_dir else ""
-                raise TrainingInterrupted(
-                    f"interrupted during epoch {epoch + 1}; the checkpoint of epoch {epoch} is kept"
-                    f"{where}: run again with --resume to continue"
-                ) from None
+                if epoch and self.checkpoint_dir:
+                    kept = (f"the checkpoint of epoch {epoch} is kept in {self.checkpoint_dir}: "
+                            "run again with --resume to continue")
+                elif self.checkpoint_dir:
+                    kept = "no epoch of this run had finished, so it left no checkpoint: run again to start over"
+                else:
+                    kept = "no checkpoints are kept without a checkpoint folder: run again to start over"
+                raise TrainingInterrupted(f"interrupted during epoch {epoch + 1}; {kept}") from None
             val_loss, val_acc = self._score(network, x_val, y_val)
             state["seconds"] += time.monotonic() - started
             record = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
@@ -178,17 +190,25 @@ class TorchTrainer:
         outs = [network(normalize(x[i : i + batch_size], self.normalization)) for i in range(0, len(x), batch_size)]
         return torch.cat(outs) if outs else torch.empty(0, 0)
 
-    @torch.no_grad()  # not inference_mode: the result is a loss target, which autograd keeps
+    @torch.no_grad()  # not inference_mode: a teacher's result is a loss target, which autograd keeps
+    def view_probabilities(self, network: torch.nn.Module, x: torch.Tensor, views: int = 1, batch_size: int = 256,
+                           desc: str = "scoring") -> torch.Tensor:
+        """Class probabilities of the uint8 images ``x``, each averaged over ``views`` of its
+        flips/rotations (``domain/views``) exactly as serving with ``EUROSAT_VIEWS`` computes them."""
+        network.eval()
+        step = max(1, batch_size // views)  # images per forward pass of ``batch_size`` views
+        outs = [
+            average_views(torch.softmax(network(stack_views(normalize(x[i : i + step], self.normalization), views)),
+                                        dim=1), views)
+            for i in tqdm(range(0, len(x), step), desc=desc, unit="batch", disable=not self.show_progress,
+                          dynamic_ncols=True, leave=False)
+        ]
+        return torch.cat(outs) if outs else torch.empty(0, 0)
+
     def dihedral_probabilities(self, network: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Class probabilities averaged over each image's eight flips/rotations: a teacher's
         test-time-augmented answer, which a student then learns to give in one pass."""
-        network.eval()
-        outs = []
-        for i in tqdm(range(0, len(x), batch_size), desc="teacher (8 views)", unit="batch",
-                      disable=not self.show_progress, dynamic_ncols=True):
-            views = dihedral_views(normalize(x[i : i + batch_size], self.normalization))
-            outs.append(sum(torch.softmax(network(v.contiguous()), dim=1) for v in views) / len(views))
-        return torch.cat(outs)
+        return self.view_probabilities(network, x, views=8, batch_size=batch_size, desc="teacher (8 views)")
 
     def _score(self, network, x, y) -> tuple[float, float]:
         if not len(x):
@@ -246,9 +266,10 @@ class TorchTrainer:
         log.info("resumed from %s after epoch %d", path, state["epoch"])
 
     # -- scoring, saving, loading ---------------------------------------------------------------
-    def predict_probabilities(self, model: TrainedModel, images: Sequence[LabeledImage]) -> list[list[float]]:
-        logits = self._logits(model.network, self.load_pixels(images))
-        return torch.softmax(logits, dim=1).tolist()
+    def predict_probabilities(
+        self, model: TrainedModel, images: Sequence[LabeledImage], views: int = 1
+    ) -> list[list[float]]:
+        return self.view_probabilities(model.network, self.load_pixels(images), views).tolist()
 
     def save(self, model: TrainedModel, card: ModelCard, path: Path) -> ModelCard:
         return save_model(model.network, card, path)

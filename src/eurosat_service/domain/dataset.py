@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+MIN_IMAGES_PER_CLASS = 3  # one each for training, validation and test
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class LabeledImage:
@@ -52,6 +54,17 @@ class DataSplit:
     def listing(self) -> dict[str, list[str]]:
         return {name: [i.path for i in items] for name, items in self.parts().items()}
 
+    def missing_classes(self) -> dict[str, list[str]]:
+        """Per part, the classes it holds no image of (parts holding every class are left out):
+        a class missing from val or test would be trained on but never scored."""
+        labels = sorted({i.label for items in self.parts().values() for i in items})
+        found = {}
+        for name, items in self.parts().items():
+            present = {i.label for i in items}
+            if missing := [label for label in labels if label not in present]:
+                found[name] = missing
+        return found
+
 
 def fingerprint(images: Iterable[LabeledImage]) -> str:
     """sha256 of the sorted relative paths: equal lists give equal hashes on any machine."""
@@ -63,7 +76,7 @@ def fingerprint(images: Iterable[LabeledImage]) -> str:
 
 def _share(n: int, fraction: float) -> int:
     """Rounded share of ``n``, but at least one image whenever the fraction and class allow it."""
-    if fraction == 0 or n < 3:
+    if fraction == 0 or n < MIN_IMAGES_PER_CLASS:
         return round(n * fraction)
     return max(1, round(n * fraction))
 

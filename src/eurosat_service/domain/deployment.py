@@ -16,6 +16,8 @@ PROJECT = "eurosat-service"
 PROJECT_TAG_KEY = "project"
 DEPLOYMENT_TAG_KEY = "eurosat-service:deployment"
 CONTAINER_PORT = 80  # awsvpc maps host port == container port; the image listens on 80
+MODEL_FILE = "model.pt"  # the file the API loads from a version of an artifact store
+LATEST_POINTER = "LATEST"  # the store's object naming its newest version
 HOURS_PER_MONTH = 730  # AWS's own convention in its pricing examples
 
 # Valid Fargate Linux task sizes: CPU units -> allowed memory (MiB). AWS rejects anything else,
@@ -33,6 +35,14 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 # The only values CloudWatch Logs accepts for a retention policy.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
+
+# Set by the deployment itself: --env may not override them (see DeploymentSpec).
+RESERVED_ENVIRONMENT = {
+    "EUROSAT_MODEL_URI": "pass --model-uri instead: it also creates the task role allowed to read that model",
+    "EUROSAT_HOST": "the deployment sets it: the container listens on 0.0.0.0",
+    "EUROSAT_PORT": f"the deployment sets it: port {CONTAINER_PORT} is the one the port mapping, the security "
+                    "group and the health check use",
+}
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 _ECR_IMAGE = re.compile(
@@ -65,12 +75,47 @@ class EcrImage:
         return cls(match["account"], match["region"], match["repository"]) if match else None
 
 
-def s3_location(uri: str | None) -> tuple[str, str] | None:
-    """(bucket, key prefix) of an ``s3://`` URI, None for anything else."""
-    if not uri or not uri.startswith("s3://"):
-        return None
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    return (bucket, prefix.strip("/")) if bucket else None
+@dataclass(frozen=True)
+class S3Model:
+    """A model on S3, resolved the way the API's artifact store reads it (adapters/artifact_uri.py):
+    ``s3://b/p`` is a store, read through ``p/LATEST`` and then ``p/<version>/model.pt``;
+    ``s3://b/p/<version>/<name>.pt`` is that one object. The task role may read these keys only."""
+
+    bucket: str
+    prefix: str  # the store's key prefix, "" at the bucket's root
+    version: str | None = None  # None: whichever version LATEST names when the task starts
+    name: str = MODEL_FILE
+
+    @classmethod
+    def parse(cls, uri: str | None) -> S3Model | None:
+        """None for a model that is not on S3 (the image's own, a path inside it)."""
+        if not uri or not uri.startswith("s3://"):
+            return None
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        key = key.strip("/")
+        if not bucket:
+            raise InvalidDeploymentConfig(f"model URI {uri!r} has no bucket; expected s3://bucket/prefix")
+        if not key.endswith(".pt"):
+            return cls(bucket, key)
+        parts = key.split("/")
+        if len(parts) < 2:
+            raise InvalidDeploymentConfig(
+                f"model URI {uri!r} names a file outside any version folder; expected s3://bucket/prefix "
+                "or s3://bucket/prefix/<version>/model.pt")
+        return cls(bucket, "/".join(parts[:-2]), parts[-2], parts[-1])
+
+    @property
+    def readable_keys(self) -> tuple[str, ...]:
+        """The keys the API reads; ``*`` stands for any version, since LATEST may move."""
+        if self.version:
+            return (self._key(self.version, self.name),)
+        return (self._key(LATEST_POINTER), self._key("*", self.name))
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def __str__(self) -> str:
+        return ", ".join(f"s3://{self.bucket}/{key}" for key in self.readable_keys)
 
 
 @dataclass(frozen=True)
@@ -239,14 +284,18 @@ class DeploymentSpec:
         bad = [k for k in self.environment if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k)]
         if bad:
             raise InvalidDeploymentConfig(f"invalid environment variable names: {bad}")
+        for key in self.environment:
+            if key in RESERVED_ENVIRONMENT:
+                raise InvalidDeploymentConfig(f"--env {key} is not allowed: {RESERVED_ENVIRONMENT[key]}")
+        S3Model.parse(self.model_uri)  # a malformed S3 URI is refused now, not by the running task
 
     @property
     def tags(self) -> dict[str, str]:
         return self.names.tags
 
     @property
-    def model_location(self) -> tuple[str, str] | None:
-        return s3_location(self.model_uri)
+    def s3_model(self) -> S3Model | None:
+        return S3Model.parse(self.model_uri)
 
     def container_environment(self) -> dict[str, str]:
         env = {**self.environment, "EUROSAT_HOST": "0.0.0.0", "EUROSAT_PORT": str(CONTAINER_PORT)}
@@ -340,12 +389,13 @@ class ServiceState:
     rollout_state: str = ""  # of the PRIMARY deployment: IN_PROGRESS, COMPLETED, FAILED ("" if none given)
     rollout_reason: str = ""
     deployments: int = 1
-    failed_task_definitions: tuple[str, ...] = ()  # of deployments the circuit breaker gave up on
     events: tuple[str, ...] = ()
 
     def failed_for(self, target_task_definition: str) -> bool:
-        """The circuit breaker gave up on the target, or rolled the service back to another revision."""
-        return target_task_definition in self.failed_task_definitions or self.task_definition != target_task_definition
+        """The circuit breaker gave up on the current rollout, or rolled the service back to another
+        revision. Only the PRIMARY rollout counts: a failed one that `up` replaced with a forced new
+        deployment lingers beside it for a while and must not fail the retry."""
+        return self.rollout_state == "FAILED" or self.task_definition != target_task_definition
 
     def stable_on(self, target_task_definition: str) -> bool:
         return (

@@ -11,6 +11,14 @@ class DatasetError(EurosatError):
     """The data directory or archive is missing, malformed or fails its checksum."""
 
 
+class InvalidTrainingConfig(EurosatError):
+    """A training flag or setting is refused before any data is read."""
+
+
+class Interrupted(EurosatError):
+    """The user stopped a long run (Ctrl-C); the message says what was kept and how to go on."""
+
+
 class ArtifactNotFound(EurosatError):
     """No model artifact (or no 'latest' pointer) at the given location."""
 

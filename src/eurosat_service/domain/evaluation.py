@@ -27,6 +27,7 @@ class EvaluationReport(BaseModel):
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
     model_version: str = ""
     split: str = ""
+    views: int = 1  # flips/rotations averaged per image (test-time augmentation, ``domain/views``)
 
     @classmethod
     def from_labels(
@@ -34,7 +35,7 @@ class EvaluationReport(BaseModel):
         class_names: Sequence[str],
         true: Sequence[int],
         predicted: Sequence[int],
-        **extra: str,
+        **extra: str | int,
     ) -> EvaluationReport:
         if len(true) != len(predicted):
             raise ValueError("true and predicted labels differ in length")

@@ -16,6 +16,7 @@ from eurosat_service.domain.deployment import (
     Ensured,
     LogEvent,
     Placement,
+    S3Model,
     ServiceSpec,
     ServiceState,
     TaskDefinitionRef,
@@ -62,8 +63,11 @@ class Trainer(Protocol):
         eight-view (flips and rotations) average probabilities on ``train`` beside the labels."""
         ...
 
-    def predict_probabilities(self, model: TrainedModel, images: Sequence[LabeledImage]) -> list[list[float]]:
-        """Class probabilities per image, through the same preprocessing serving uses."""
+    def predict_probabilities(
+        self, model: TrainedModel, images: Sequence[LabeledImage], views: int = 1
+    ) -> list[list[float]]:
+        """Class probabilities per image, through the same preprocessing serving uses, averaged
+        over ``views`` flips/rotations as serving with ``EUROSAT_VIEWS`` does."""
         ...
 
     def save(self, model: TrainedModel, card: ModelCard, path: Path) -> ModelCard:
@@ -115,6 +119,11 @@ class ArtifactStore(Protocol):
         """Download one file of a version (latest if None), verified against its sha256."""
         ...
 
+    def check_writable(self) -> None:
+        """Raise ``StoreAccessError`` now if ``publish`` would be refused (a read-only folder, a
+        missing bucket, credentials without write access): before hours of training, not after."""
+        ...
+
     def latest_version(self) -> str: ...
 
     def versions(self) -> list[str]: ...
@@ -154,8 +163,8 @@ class TaskRoles(Protocol):
         """The role ECS uses to pull the image and write logs (id = ARN)."""
         ...
 
-    def ensure_task_role(self, name: str, bucket: str, key_prefix: str, tags: Mapping[str, str]) -> Ensured:
-        """The role the app itself runs as: read-only access to the model's S3 prefix (id = ARN)."""
+    def ensure_task_role(self, name: str, model: S3Model, tags: Mapping[str, str]) -> Ensured:
+        """The role the app itself runs as: it may read the model's S3 objects and nothing else (id = ARN)."""
         ...
 
     def find(self, tags: Mapping[str, str]) -> list[str]: ...
@@ -196,6 +205,11 @@ class Deployer(Protocol):
         """'created', 'updated' (new revision or count) or 'unchanged'."""
         ...
 
+    def force_new_deployment(self, cluster: str, name: str) -> None:
+        """Start a new rollout of the service's current settings: `up` retries a failed or stalled
+        one this way, since nothing changed for ``ensure_service`` to update."""
+        ...
+
     def service(self, cluster: str, name: str) -> ServiceState | None: ...
 
     def tasks(self, cluster: str, service: str, stopped: bool = False) -> list[TaskState]: ...
@@ -219,14 +233,23 @@ class Deployer(Protocol):
     def delete_cluster(self, name: str) -> bool: ...
 
 
-class ResourceRemover(Protocol):
-    """An optional resource `down` may delete on request (the ECR repository, the S3 bucket)."""
+class RepositoryRemover(Protocol):
+    """ECR repositories in the current region, for `down --delete-repository`; the use case deletes
+    only those whose tags say they belong to the deployment."""
 
     kind: str
 
-    def exists(self, name: str) -> bool: ...
+    def find(self, tags: Mapping[str, str]) -> list[str]:
+        """Names of the repositories carrying ``tags``."""
+        ...
 
-    def remove(self, name: str) -> bool: ...
+    def tags(self, name: str) -> dict[str, str] | None:
+        """The repository's tags; None when there is no such repository."""
+        ...
+
+    def remove(self, name: str) -> bool:
+        """Delete it with its images; False when it was already gone."""
+        ...
 
 
 @dataclass(frozen=True)

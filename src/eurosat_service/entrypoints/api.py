@@ -1,10 +1,13 @@
 """``python -m eurosat_service.entrypoints.api``: serve the model over HTTP with uvicorn.
 
-The model is loaded and verified before the server binds its port, so a model URI that cannot
-be loaded ends the process with one ``error: ...`` line and exit code 2: the service never
-serves half-loaded. ``/readyz`` answers 200 once the warm-up inference ran, and 503 again while
-shutting down; on SIGTERM uvicorn stops accepting connections, finishes the requests in flight
-(up to ``shutdown_timeout_s``), then the inference worker drains its queue.
+Flags and ``EUROSAT_*`` settings are validated, then the model is loaded and verified, all
+before the server binds its port: a bad setting or a model URI that cannot be loaded ends the
+process with one ``error: ...`` line and exit code 2, and the service never serves half-loaded.
+``/readyz`` answers 503 until the warm-up inference ran, then 200. On SIGTERM uvicorn at once
+closes the listening socket and every idle connection (a load balancer's probe then fails to
+connect: no 503 is ever needed, or seen), finishes the requests in flight (up to
+``shutdown_timeout_s``), closing each connection after its answer, then the inference worker
+drains its queue.
 """
 
 from __future__ import annotations
@@ -28,13 +31,12 @@ if __name__ == "__main__":
     gc.disable()
 
 from fastapi import FastAPI
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from eurosat_service import __version__
-from eurosat_service.domain.errors import EurosatError
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
+from eurosat_service.entrypoints.settings import load_settings
 from eurosat_service.entrypoints.web import demo, health, metrics, model_card, predictions
 from eurosat_service.entrypoints.web.errors import install_error_handlers
 from eurosat_service.entrypoints.web.middleware import BodySizeLimit, RequestLog
@@ -100,11 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_json_logging()
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_uri": args.model_uri}.items()
                  if v is not None}
-    try:
-        container = build_container(**overrides)
-    except ValidationError as exc:  # e.g. EUROSAT_PORT=http
-        problems = "; ".join(f"EUROSAT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        raise EurosatError(f"invalid setting: {problems}") from None
+    load_settings(overrides)  # the flags pass the checks the environment does (--port 70000), before any loading
+    container = build_container(**overrides)
     container.classifier()  # load and verify now: a bad model stops here, before the port opens
     gc.freeze()  # what start-up built stays for good: later collections need not walk it again
     gc.enable()

@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from eurosat_service.domain.errors import EurosatError
+from eurosat_service.domain.errors import EurosatError, Interrupted
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -26,6 +26,9 @@ def run(main: Callable[[], int | None]) -> None:
     """Run ``main``; a user-fixable error prints one line and exits non-zero, never a traceback."""
     try:
         code = main()
+    except Interrupted as exc:  # Ctrl-C caught by a long run, which says what it kept
+        print(exc, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except EurosatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)

@@ -25,7 +25,6 @@ from eurosat_service.adapters.image_builders import open_image_builder
 from eurosat_service.adapters.iam_task_role import IamTaskRoles
 from eurosat_service.adapters.lazy_aws_client import lazy_client
 from eurosat_service.adapters.prometheus_metrics import ServiceMetrics
-from eurosat_service.adapters.s3_bucket_remover import S3BucketRemover
 from eurosat_service.adapters.sts_account import StsCloudAccount
 from eurosat_service.service_layer.deployment import Cloud
 from eurosat_service.service_layer.inference import InferenceService
@@ -71,7 +70,7 @@ class Container(containers.DeclarativeContainer):
     workers = providers.Callable(inference_workers, config.inference_workers)
     classifier = providers.Singleton(
         deferred("eurosat_service.adapters.torch_classifier:TorchClassifier"),
-        model_file, max_pixels=config.max_image_pixels,
+        model_file, max_pixels=config.max_image_pixels, views=config.views,
         threads=providers.Callable(threads_per_worker, config.inference_threads, workers),
     )
     metrics = providers.Singleton(ServiceMetrics)
@@ -98,17 +97,17 @@ class Container(containers.DeclarativeContainer):
     cloud = providers.Factory(Cloud, account=cloud_account, log_groups=cloudwatch_logs, roles=task_roles,
                               network=network, deployer=deployer)
     repository_remover = providers.Singleton(EcrRepositoryRemover, ecr_client)
-    bucket_remover = providers.Singleton(S3BucketRemover, s3_client)
     endpoint_probe = providers.Factory(UrllibEndpointProbe)
 
     # Shipping container (`deploy image`): the local build tool and the registry (ECR or a stand-in)
-    image_builder = providers.Singleton(open_image_builder, config.image_builder, network=config.image_build_network)
+    image_builder = providers.Singleton(open_image_builder, config.image_builder, network=config.image_build_network,
+                                        idle_timeout=config.image_idle_timeout_s)
     image_registry = providers.Singleton(EcrRegistry, ecr_client, registry_url=config.registry_url)
 
 
 def build_container(**overrides: object) -> Container:
-    from eurosat_service.entrypoints.settings import Settings
+    from eurosat_service.entrypoints.settings import load_settings
 
     container = Container()
-    container.config.from_dict({**Settings().model_dump(), "resume": False, **overrides})
+    container.config.from_dict({**load_settings().model_dump(), "resume": False, **overrides})
     return container

@@ -15,14 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from eurosat_service.adapters.aws_errors import aws_errors
-from eurosat_service.domain.deployment import (
-    DeploymentNames,
-    DeploymentSpec,
-    EcrImage,
-    LogEvent,
-    prices_for,
-    s3_location,
-)
+from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec, LogEvent, prices_for
 from eurosat_service.domain.errors import DeploymentError, InvalidDeploymentConfig
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
@@ -105,9 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     down = commands.add_parser("down", parents=[common, _waiting()],
                                help="delete everything `up` created (found by its tags)")
     down.add_argument("--delete-repository", nargs="?", const="", metavar="NAME",
-                      help="also delete the ECR repository (default: the one the deployed image is in)")
-    down.add_argument("--delete-bucket", nargs="?", const="", metavar="NAME",
-                      help="also empty and delete the model's S3 bucket (default: the deployed model URI's)")
+                      help="also delete the ECR repository with its images, only if its tags name this "
+                           "deployment (default: those tagged so in this region, and the deployed image's)")
     _add_image_command(commands)
     return parser
 
@@ -255,15 +247,14 @@ def cmd_logs(args: argparse.Namespace, container: Container) -> int:
 
 
 def cmd_smoke(args: argparse.Namespace, container: Container) -> int:
+    image = _read_image(args.image) if args.image else smoke_image()  # before any AWS call
     url = args.url
     if not url:
         current = launch.status(_names(container), container.config.aws_region(), _cloud(container))
         if not current.endpoint:
             raise DeploymentError("the deployment has no public endpoint yet (see `status`); pass --url")
         url = current.endpoint
-    image = args.image.read_bytes() if args.image else smoke_image()
-    report = smoke(url, container.endpoint_probe(), image,
-                          waiting=launch.Waiting(timeout=args.wait, poll=1.0))
+    report = smoke(url, container.endpoint_probe(), image, waiting=launch.Waiting(timeout=args.wait, poll=1.0))
     print(f"smoke test of {report.url}")
     for check in report.checks:
         print(f"  {'PASS' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
@@ -274,19 +265,19 @@ def cmd_smoke(args: argparse.Namespace, container: Container) -> int:
 def cmd_down(args: argparse.Namespace, container: Container) -> int:
     names = _names(container)
     region = container.config.aws_region()
-    cloud = _cloud(container)
-    repository = bucket = None
-    if args.delete_repository is not None:
-        fallback = _repository_of(read_last_image()) or container.config.image_repository()
-        repository = launch.Removal(container.repository_remover(), args.delete_repository or None, fallback)
-    if args.delete_bucket is not None:
-        fallback = _bucket_of(container.config.artifact_uri())
-        bucket = launch.Removal(container.bucket_remover(), args.delete_bucket or None, fallback)
+    repository = None
+    with aws_errors("opening the AWS session"):  # every adapter built inside: none may leak a boto3 error
+        cloud = container.cloud()
+        if args.delete_repository is not None:
+            repository = launch.RepositoryRemoval(container.repository_remover(), region,
+                                                  args.delete_repository or None)
     print(f"removing deployment {names.prefix!r} in {region} (resources tagged "
           f"{', '.join(f'{k}={v}' for k, v in names.tags.items())})")
     with WaitBars() as bars:
         report = launch.down(names, cloud, _waiting_for(container), on_step=bars.step, on_progress=bars,
-                             repository=repository, bucket=bucket)
+                             repository=repository)
+    for kept in report.kept:
+        print(f"kept: {kept}")
     for problem in report.problems:
         print(f"problem: {problem}")
     if report.remaining:
@@ -305,14 +296,11 @@ COMMANDS = {"plan": cmd_plan, "up": cmd_up, "status": cmd_status, "logs": cmd_lo
 
 
 # -- small parsers and files ----------------------------------------------------------------------
-def _repository_of(image_uri: str | None) -> str | None:
-    image = EcrImage.parse(image_uri or "")
-    return image.repository if image else None
-
-
-def _bucket_of(uri: str | None) -> str | None:
-    location = s3_location(uri)
-    return location[0] if location else None
+def _read_image(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidDeploymentConfig(f"cannot read --image {path}: {exc.strerror or exc}") from None
 
 
 def smoke_image() -> bytes:

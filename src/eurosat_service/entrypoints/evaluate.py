@@ -9,6 +9,7 @@ from pathlib import Path
 
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import build_container
+from eurosat_service.entrypoints.settings import load_settings
 from eurosat_service.service_layer.evaluation import evaluate_model
 
 
@@ -16,11 +17,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m eurosat_service.entrypoints.evaluate", description=__doc__)
     p.add_argument("--model-uri", help="a store folder, a model.pt, s3://bucket/prefix or "
                                        "s3://bucket/prefix/<version>/model.pt [EUROSAT_MODEL_URI]")
-    p.add_argument("--data-dir", type=Path, help="EuroSAT-layout folder or zip [EUROSAT_DATA_DIR]")
+    p.add_argument("--data-dir", type=Path,
+                   help="EuroSAT-layout folder, zip, or a folder holding EuroSAT.zip [EUROSAT_DATA_DIR]")
     p.add_argument("--output", type=Path, help="also write the JSON report here")
     p.add_argument("--confusion-png", type=Path, help="draw the confusion matrix to this PNG")
     p.add_argument("--per-image", action="store_true",
                    help="include each image's class probabilities (keyed by <Class>/<file>)")
+    p.add_argument("--views", type=int, help="average each image's probabilities over this many flips/rotations "
+                                             "(1, 2, 4, 8), as the API does with the same setting [EUROSAT_VIEWS]")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -28,12 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
-    overrides = {k: v for k, v in {"model_uri": args.model_uri, "data_dir": args.data_dir}.items() if v is not None}
+    flags = {"model_uri": args.model_uri, "data_dir": args.data_dir, "views": args.views}
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    load_settings(overrides)  # --views 3 is refused here, by name, before anything loads
     container = build_container(**overrides)
     model_file = container.model_file()
     trainer = container.trainer()
     trainer.show_progress = not args.no_progress
-    result = evaluate_model(container.dataset(), trainer, model_file, per_image=args.per_image)
+    result = evaluate_model(container.dataset(), trainer, model_file, per_image=args.per_image,
+                            views=container.config.views())
     output = {**result.report.model_dump(mode="json"), "model_uri": container.config.model_uri(),
               "model_file": str(model_file), "data_dir": str(container.config.data_dir())}
     if result.per_image is not None:

@@ -33,7 +33,8 @@ def setup_json_logging(level: str = "INFO") -> None:
     """JSON lines on stderr for our loggers and uvicorn's (its access log is replaced by
     ``RequestLog``'s richer line). Written synchronously: a queue and writer thread would save
     the event loop a few microseconds a line but lose the last lines when SIGTERM ends the
-    process, and those say how the shutdown went."""
+    process, and those say how the shutdown went. Python's warnings are logged too (logger
+    ``py.warnings``), or a library's warning would be raw multi-line text amid the JSON."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -41,6 +42,7 @@ def setup_json_logging(level: str = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

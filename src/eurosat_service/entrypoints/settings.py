@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eurosat_service.domain.errors import EurosatError
+from eurosat_service.domain.views import view_transforms
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED_MODEL = PROJECT_ROOT / "models" / "eurosat-resnet18"
@@ -29,6 +33,7 @@ class Settings(BaseSettings):
     inference_workers: int = Field(default=0, ge=0)  # batches run at once, each on its own thread; 0: one per CPU
     inference_threads: int = Field(default=0, ge=0)  # torch threads per worker; 0: CPUs / workers
     max_batch_size: int = Field(default=8, ge=1)  # images per micro-batch (per worker)
+    views: int = 1  # test-time augmentation: flips/rotations averaged per image (1, 2, 4, 8; x CPU)
     max_wait_ms: float = Field(default=5.0, ge=0, le=1000)  # a micro-batch closes after this pause in arrivals
     max_queue: int = Field(default=64, ge=1)  # images waiting; beyond it requests get 503
     decode_in: Literal["request", "worker"] = "worker"  # where uploads are decoded: in the batch, or a pool
@@ -50,6 +55,7 @@ class Settings(BaseSettings):
     image_build_network: str | None = None  # e.g. "host" so a build reaches a loopback wheel server
     image_pip_cert: Path | None = None  # a proxy's CA for pip inside the build (default: $PIP_CERT)
     registry_url: str | None = None  # push to this registry instead of the host ECR reports
+    image_idle_timeout_s: float = Field(default=1800.0, gt=0)  # a build or push silent this long is stopped
 
     # Launch control (`deploy`): sizes are Fargate CPU units / MiB, checked before any AWS call
     deploy_name_prefix: str = "eurosat"
@@ -62,3 +68,25 @@ class Settings(BaseSettings):
     deploy_model_uri: str | None = None  # EUROSAT_MODEL_URI inside the task; None keeps the image's model
     # per-region overrides of the Fargate list prices, JSON: {"eu-west-1": {"vcpu_hour": .., "gb_hour": ..}}
     fargate_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("views")
+    @classmethod
+    def _known_view_set(cls, views: int) -> int:
+        view_transforms(views)
+        return views
+
+
+def load_settings(flags: Mapping[str, object] | None = None) -> Settings:
+    """The environment's settings with ``flags`` over them. A bad value is one ``EurosatError``
+    naming it as the user gave it (``--port`` for a flag, ``EUROSAT_PORT`` otherwise), never
+    pydantic's multi-line report."""
+    flags = dict(flags or {})
+    try:
+        return Settings(**flags)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = "_".join(map(str, error["loc"]))
+            name = f"--{field.replace('_', '-')}" if field in flags else f"EUROSAT_{field.upper()}"
+            problems.append(f"{name}: {error['msg']}")
+        raise EurosatError(f"invalid setting: {'; '.join(problems)}") from None

@@ -6,18 +6,26 @@ import argparse
 import json
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from eurosat_service.domain.errors import InvalidTrainingConfig
 from eurosat_service.domain.model_card import TrainingConfig
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import build_container
 from eurosat_service.service_layer.training import train_and_publish
 
 DEFAULTS = TrainingConfig()
+FLAGS = {"architecture": "--architecture", "epochs": "--epochs", "batch_size": "--batch-size",
+         "learning_rate": "--lr", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
+         "seed": "--seed", "threads": "--threads", "pretrained": "--pretrained", "distill_weight": "--distill-weight"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m eurosat_service.entrypoints.train", description=__doc__)
-    p.add_argument("--data-dir", type=Path, help="EuroSAT folder (holding 2750/) or EuroSAT.zip [EUROSAT_DATA_DIR]")
-    p.add_argument("--download", action="store_true", help="fetch the official EuroSAT.zip into --data-dir first")
+    p.add_argument("--data-dir", type=Path, help="EuroSAT folder (holding 2750/ or EuroSAT.zip) or EuroSAT.zip "
+                                                 "[EUROSAT_DATA_DIR]")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the official EuroSAT.zip into --data-dir (or to it, if it names a .zip) first")
     p.add_argument("--artifact-uri", help="where to publish: a folder or s3://bucket/prefix [EUROSAT_ARTIFACT_URI]")
     p.add_argument("--checkpoint-dir", type=Path, help="per-epoch checkpoints [EUROSAT_CHECKPOINT_DIR]")
     p.add_argument("--work-dir", type=Path, help="where the run's files are written before publishing")
@@ -42,9 +50,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The run's hyper-parameters, a bad one refused by its flag before any data is read."""
+    try:
+        config = TrainingConfig(
+            architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+            seed=args.seed, threads=args.threads, pretrained=args.pretrained, distill_weight=args.distill_weight,
+        )
+    except ValidationError as exc:
+        raise InvalidTrainingConfig("; ".join(
+            f"{FLAGS.get(str(e['loc'][0]), e['loc'][0])} {e['input']}: {e['msg'][:1].lower()}{e['msg'][1:]}"
+            for e in exc.errors()
+        )) from None
+    check_architecture(config)
+    return config
+
+
+def check_architecture(config: TrainingConfig) -> None:
+    """The trainer would only refuse these after decoding every image, minutes in."""
+    from eurosat_service.adapters.resnet import ARCHITECTURES  # imports torch, which training needs anyway
+    from eurosat_service.adapters.torch_trainer import PRETRAINABLE
+
+    if config.architecture not in ARCHITECTURES:
+        raise InvalidTrainingConfig(f"--architecture {config.architecture}: unknown; "
+                                    f"use one of {', '.join(sorted(ARCHITECTURES))}")
+    if config.pretrained and config.architecture not in PRETRAINABLE:
+        raise InvalidTrainingConfig(f"--pretrained: no ImageNet weights for {config.architecture}; "
+                                    f"use --architecture {' or '.join(sorted(PRETRAINABLE))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
+    config = training_config(args)
     overrides = {k: v for k, v in {
         "data_dir": args.data_dir, "artifact_uri": args.artifact_uri,
         "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir, "model_uri": args.distill_from,
@@ -54,11 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         from eurosat_service.adapters.eurosat_download import download_eurosat
 
         container.config.data_dir.from_value(download_eurosat(Path(container.config.data_dir())))
-    config = TrainingConfig(
-        architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
-        seed=args.seed, threads=args.threads, pretrained=args.pretrained, distill_weight=args.distill_weight,
-    )
     trainer = container.trainer()
     trainer.show_progress = not args.no_progress
     teacher = trainer.load(container.model_file()) if args.distill_from else None

@@ -3,6 +3,8 @@
 Order matters for a clean teardown: `up` reads (credentials, default VPC) before it creates
 anything, then creates log group -> roles -> security group -> cluster -> task definition ->
 service, each tagged; `down` finds the same things by their tags and removes them in reverse.
+`down` deletes nothing it cannot prove is the deployment's own by its tags (ECR repositories
+included); it never touches S3, where the tool creates nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from eurosat_service.domain.deployment import (
     ServiceState,
     TaskDefinitionRef,
     TaskState,
-    s3_location,
+    carries,
 )
 from eurosat_service.domain.errors import (
     DeploymentError,
@@ -43,7 +45,7 @@ from eurosat_service.domain.ports import (
     LogReader,
     Network,
     ProgressCallback,
-    ResourceRemover,
+    RepositoryRemover,
     TaskRoles,
 )
 
@@ -97,9 +99,8 @@ def plan(spec: DeploymentSpec, prices: FargatePrices) -> Plan:
         f"CloudWatch log group {n.log_group} (retention {spec.log_retention_days} days)",
         f"IAM role {n.execution_role} (task execution: pull the image, write its logs; nothing else)",
     ]
-    if spec.model_location:
-        bucket, prefix = spec.model_location
-        resources.append(f"IAM role {n.task_role} (the app's own: read-only s3://{bucket}/{prefix})")
+    if spec.s3_model:
+        resources.append(f"IAM role {n.task_role} (the app's own: may read {spec.s3_model} only)")
     resources += [
         f"security group {n.security_group} in the default VPC (inbound TCP {CONTAINER_PORT} only, "
         "outbound HTTPS only)",
@@ -116,7 +117,7 @@ def plan(spec: DeploymentSpec, prices: FargatePrices) -> Plan:
 @dataclass(frozen=True)
 class UpResult:
     task_definition: TaskDefinitionRef
-    service_change: str  # created, updated, unchanged
+    service_change: str  # created, updated, restarted (same settings, new rollout), unchanged
     created: tuple[str, ...]
     service: ServiceState
     public_ips: tuple[str, ...]
@@ -153,8 +154,8 @@ def up(
     execution_role = cloud.roles.ensure_execution_role(n.execution_role, n.log_group, spec.image_uri, tags)
     note("IAM role", n.execution_role, execution_role.created)
     task_role_arn, new_role = None, execution_role.created
-    if spec.model_location:
-        task_role = cloud.roles.ensure_task_role(n.task_role, *spec.model_location, tags)
+    if spec.s3_model:
+        task_role = cloud.roles.ensure_task_role(n.task_role, spec.s3_model, tags)
         note("IAM role", n.task_role, task_role.created)
         task_role_arn, new_role = task_role.id, new_role or task_role.created
     group = cloud.network.ensure_security_group(n.security_group, placement.vpc_id, CONTAINER_PORT, tags)
@@ -169,11 +170,21 @@ def up(
         cluster=n.cluster, name=n.service, task_definition_arn=revision.arn, desired_count=spec.desired_count,
         subnet_ids=placement.subnet_ids, security_group_ids=(group.id,), tags=tags,
     ))
+    if change == "unchanged" and _needs_restart(cloud.deployer, n, revision.arn):
+        cloud.deployer.force_new_deployment(n.cluster, n.service)
+        change = "restarted"
     on_step(f"service {n.service}: {change}")
     if change == "created":
         created.append(f"service {n.service}")
     state = wait_until_stable(cloud.deployer, n, revision.arn, waiting, on_progress)
     return UpResult(revision, change, tuple(created), state, public_ips(cloud, n))
+
+
+def _needs_restart(deployer: Deployer, names: DeploymentNames, target: str) -> bool:
+    """A rollout of unchanged settings that failed or stalled (its cause fixed since, e.g. the image
+    pushed or the model uploaded) is only retried by a forced new deployment."""
+    state = deployer.service(names.cluster, names.service)
+    return state is not None and not state.stable_on(target)
 
 
 def wait_until_stable(
@@ -290,12 +301,13 @@ def read_logs(
 
 # -- down -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Removal:
-    """An optional resource to delete: named on the command line, else found from the deployment."""
+class RepositoryRemoval:
+    """`down --delete-repository [NAME]`: the named repository, else those tagged as this
+    deployment's and the one its newest image is in; each deleted only if its tags say it is ours."""
 
-    remover: ResourceRemover
+    repositories: RepositoryRemover
+    region: str  # the repositories' client's region: an image in another region is not looked up here
     name: str | None = None
-    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +315,7 @@ class DownReport:
     removed: tuple[str, ...]
     remaining: tuple[Resource, ...]
     problems: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # asked for, but not this deployment's: left alone, with the reason
 
     @property
     def clean(self) -> bool:
@@ -315,13 +328,13 @@ def down(
     waiting: Waiting = Waiting(),
     on_step: Step = _quiet_step,
     on_progress: ProgressCallback = _quiet_progress,
-    repository: Removal | None = None,
-    bucket: Removal | None = None,
+    repository: RepositoryRemoval | None = None,
 ) -> DownReport:
     """Delete, in reverse order, everything tagged with this deployment; keep going past failures."""
     tags, deployer = names.tags, cloud.deployer
     removed: list[str] = []
     problems: list[str] = []
+    kept: list[str] = []
 
     def attempt(what: str, action: Callable[[], object]) -> None:
         try:
@@ -334,7 +347,7 @@ def down(
             problems.append(f"{what}: {exc}")
             on_step(f"could not delete {what}: {exc}")
 
-    cloud.account.account_id()  # fail early and clearly without credentials
+    account = cloud.account.account_id()  # fail early and clearly without credentials
     clusters = deployer.find_clusters(tags)
     for cluster in clusters:
         for service in deployer.find_services(cluster, tags):
@@ -344,7 +357,7 @@ def down(
             except DeploymentError as exc:
                 problems.append(f"service {service}: {exc}")
     revisions = deployer.find_task_definitions(names.family, tags)
-    repository_name, bucket_name = _deployed_storage(revisions)
+    deployed_image = _deployed_image(revisions)
     for revision in revisions:
         attempt(f"task definition {revision.arn.rsplit('/', 1)[-1]}",
                 lambda: deployer.deregister_task_definition(revision.arn))
@@ -357,26 +370,59 @@ def down(
         attempt(f"log group {group}", lambda: cloud.log_groups.delete(group))
     for role in cloud.roles.find(tags):
         attempt(f"IAM role {role}", lambda: cloud.roles.delete(role))
-    extras = []
-    for removal, deployed in ((repository, repository_name), (bucket, bucket_name)):
-        if removal is None:
-            continue
-        name = removal.name or deployed or removal.fallback
-        if not name:
-            problems.append(f"no {removal.remover.kind} known for this deployment: name it explicitly")
-            continue
-        extras.append((removal.remover, name))
-        attempt(f"{removal.remover.kind} {name}", lambda: removal.remover.remove(name))
-    return DownReport(tuple(removed), tuple(leftovers(names, cloud, extras)), tuple(problems))
+    extras: list[tuple[RepositoryRemover, str]] = []
+    if repository is not None:
+        remover = repository.repositories
+        try:
+            own = _own_repositories(names, repository, deployed_image, account, kept, on_step)
+        except DeploymentError as exc:  # e.g. no permission to read the repositories' tags
+            own = []
+            problems.append(f"ECR repositories: {exc}")
+        for name in own:
+            extras.append((remover, name))
+            attempt(f"{remover.kind} {name}", lambda: remover.remove(name))
+    return DownReport(tuple(removed), tuple(leftovers(names, cloud, extras)), tuple(problems), tuple(kept))
 
 
-def _deployed_storage(revisions: Sequence[TaskDefinitionRef]) -> tuple[str | None, str | None]:
-    """The ECR repository and model bucket the newest revision used, for --delete-repository/-bucket."""
-    for revision in sorted(revisions, key=lambda r: r.revision, reverse=True):
-        image = EcrImage.parse(revision.image_uri)
-        model = s3_location(revision.environment.get("EUROSAT_MODEL_URI"))
-        return (image.repository if image else None), (model[0] if model else None)
-    return None, None
+def _deployed_image(revisions: Sequence[TaskDefinitionRef]) -> EcrImage | None:
+    """The ECR image the newest revision ran, for --delete-repository."""
+    newest = max(revisions, key=lambda r: r.revision, default=None)
+    return EcrImage.parse(newest.image_uri) if newest else None
+
+
+def _own_repositories(
+    names: DeploymentNames, removal: RepositoryRemoval, deployed: EcrImage | None, account: str,
+    kept: list[str], on_step: Step,
+) -> list[str]:
+    """The repositories to delete: the named one, else those tagged as the deployment's plus the
+    deployed image's when it is in this account and region (a same-named repository elsewhere is
+    another one); of these, only those whose tags name the deployment. The rest go to ``kept``."""
+    remover = removal.repositories
+
+    def keep(name: str, reason: str) -> None:
+        kept.append(f"{remover.kind} {name}: {reason}; left in place")
+        on_step(f"kept {kept[-1]}")
+
+    candidates = [removal.name] if removal.name else remover.find(names.tags)
+    if not removal.name and deployed is not None and deployed.repository not in candidates:
+        if (deployed.account, deployed.region) == (account, removal.region):
+            candidates.append(deployed.repository)
+        else:
+            keep(deployed.repository, f"in account {deployed.account}, region {deployed.region}, not this one "
+                                      f"({account}, {removal.region}); `down --region {deployed.region} "
+                                      "--delete-repository` removes it there if it is this deployment's")
+    if not candidates:
+        on_step(f"no ECR repository tagged for deployment {names.prefix!r} in {removal.region}")
+    own = []
+    for name in candidates:
+        tags = remover.tags(name)
+        if tags is None:
+            on_step(f"{remover.kind} {name}: already gone")
+        elif carries(tags, names.tags):
+            own.append(name)
+        else:
+            keep(name, f"not created by this tool for deployment {names.prefix!r} (its tags differ)")
+    return own
 
 
 def wait_until_inactive(
@@ -411,7 +457,7 @@ def delete_security_group(network: Network, group_id: str, waiting: Waiting, on_
 
 
 def leftovers(
-    names: DeploymentNames, cloud: Cloud, extras: Sequence[tuple[ResourceRemover, str]] = ()
+    names: DeploymentNames, cloud: Cloud, extras: Sequence[tuple[RepositoryRemover, str]] = ()
 ) -> list[Resource]:
     """Everything of this deployment that still exists (inactive task definitions cost nothing)."""
     tags, deployer = names.tags, cloud.deployer
@@ -424,5 +470,5 @@ def leftovers(
     found += [Resource("security group", f"{name} ({gid})") for gid, name in cloud.network.find_security_groups(tags)]
     found += [Resource("log group", g) for g in cloud.log_groups.find(f"/ecs/{names.prefix}-", tags)]
     found += [Resource("IAM role", r) for r in cloud.roles.find(tags)]
-    found += [Resource(remover.kind, name) for remover, name in extras if remover.exists(name)]
+    found += [Resource(remover.kind, name) for remover, name in extras if remover.tags(name) is not None]
     return found

@@ -23,8 +23,9 @@ class ModelEvaluation:
 
 
 def evaluate_model(
-    source: DatasetSource, trainer: Trainer, model_file: Path, per_image: bool = False
+    source: DatasetSource, trainer: Trainer, model_file: Path, per_image: bool = False, views: int = 1
 ) -> ModelEvaluation:
+    """Score the model as served with ``views`` flips/rotations averaged per image (1: none)."""
     model = trainer.load(model_file)
     class_names = model.class_names
     images = source.list_images()
@@ -36,7 +37,7 @@ def evaluate_model(
             f"class folder(s) {', '.join(unknown)} are not classes of this model "
             f"(it knows {', '.join(class_names)}); remove or rename them"
         )
-    probabilities = trainer.predict_probabilities(model, images)
+    probabilities = trainer.predict_probabilities(model, images, views)
     index = {name: i for i, name in enumerate(class_names)}
     predicted = [max(range(len(p)), key=p.__getitem__) for p in probabilities]
     report = EvaluationReport.from_labels(
@@ -45,6 +46,7 @@ def evaluate_model(
         predicted,
         model_version=model.card.version if model.card else "",
         split=_split_name(model, images),
+        views=views,
     )
     details = None
     if per_image:

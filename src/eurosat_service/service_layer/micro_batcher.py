@@ -10,8 +10,10 @@ waited for a free worker already, so a fixed deadline closed batches of one or t
 batch-mates were still being parsed; a lone request still waits ``max_wait_ms`` only. With
 ``workers`` > 1, that many threads take batches from the same queue and run them at once (for a
 small network, single-threaded passes side by side use the cores better than one multi-threaded
-pass). The queue is bounded so that under overload requests fail fast (``Overloaded``) instead
-of waiting ever longer. Plain Python (threading + asyncio): what runs the batch is injected.
+pass); a worker that takes a batch and leaves images behind wakes another for them, so the
+batches of one large request run side by side too. The queue is bounded so that under overload
+requests fail fast (``Overloaded``) instead of waiting ever longer. Plain Python (threading +
+asyncio): what runs the batch is injected.
 """
 
 from __future__ import annotations
@@ -169,7 +171,13 @@ class MicroBatcher(Generic[T, R]):
                     self._cond.wait(remaining)
                 if self._pending:  # (another worker may have taken everything meanwhile)
                     count = min(len(self._pending), self.max_batch_size)
-                    return [self._pending.popleft() for _ in range(count)]
+                    batch = [self._pending.popleft() for _ in range(count)]
+                    if self._pending:
+                        # submit() woke one worker only: hand what is left to another (which opens its
+                        # own batch, full at once or after the usual pause), or a large request's
+                        # batches would run one after another on this worker.
+                        self._cond.notify()
+                    return batch
 
 
 def _settle(future: asyncio.Future, result: Any, batch_size: int) -> None:

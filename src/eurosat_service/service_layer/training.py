@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from eurosat_service.domain.dataset import DataSplit, stratified_split
+from eurosat_service.domain.dataset import MIN_IMAGES_PER_CLASS, DataSplit, LabeledImage, stratified_split
 from eurosat_service.domain.errors import DatasetError, EurosatError
 from eurosat_service.domain.evaluation import EvaluationReport
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
@@ -62,12 +62,14 @@ def train_and_publish(
     version: str | None = None,
     teacher: TrainedModel | None = None,
 ) -> TrainingRun:
-    store.versions()  # a missing bucket or refused credentials fail now, not after hours of training
+    # A missing bucket, refused credentials or a read-only folder fail now, not after hours of training
+    store.check_writable()
     images = source.list_images()
     class_names = class_names_of({i.label for i in images})
     if len(class_names) < 2:
         raise DatasetError(f"need images of at least two classes, found {list(class_names)}")
     split = stratified_split(images, config.split_fractions, config.seed)
+    check_every_class_is_held_out(split, images)
     log.info("split (seed %d): %s", config.seed, split.summary().counts)
     teacher_seconds = 0.0
     if teacher is not None:
@@ -114,6 +116,22 @@ def train_and_publish(
     files["confusion_matrix.png"] = out / "confusion_matrix.png"
     published = store.publish(version, files)
     return TrainingRun(card, report, published, split)
+
+
+def check_every_class_is_held_out(split: DataSplit, images: list[LabeledImage]) -> None:
+    """Refuse, before training, a split whose validation or test part lacks a class: the model
+    would be trained on it but never scored (and with no test image at all, not evaluable)."""
+    missing = split.missing_classes()
+    if not missing:
+        return
+    for part, fraction in zip(("train", "val", "test"), split.fractions):
+        if part in missing and fraction == 0:
+            raise DatasetError(f"the split fractions {split.fractions} give the {part} part no images")
+    counts = {label: sum(i.label == label for i in images) for names in missing.values() for label in names}
+    too_small = ", ".join(f"{label} ({n} image{'s' * (n != 1)})" for label, n in sorted(counts.items()))
+    raise DatasetError(f"class(es) {too_small} have too few images to hold any out for "
+                       f"{' and '.join(missing)}: each class needs at least {MIN_IMAGES_PER_CLASS}; "
+                       "add images or remove the class folder")
 
 
 def with_teacher(config: TrainingConfig, teacher: TrainedModel, split: DataSplit) -> TrainingConfig:

@@ -1,12 +1,12 @@
 """Domain errors and framework errors -> JSON ``{"error", "detail"}`` with the right status.
 
-Nothing here ever puts a traceback in a response: an unexpected exception answers a generic 500
-naming the request id, and the traceback goes to the log only.
+Nothing here ever puts a traceback in a response. An unexpected exception is not handled here
+but by ``RequestLog`` (middleware.py), inside which the request id and its log line live: a
+generic 500 naming the request id, the traceback in the log only.
 """
 
 from __future__ import annotations
 
-import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -22,8 +22,6 @@ from eurosat_service.domain.errors import (
     UnsupportedImageFormat,
 )
 from eurosat_service.entrypoints.web.schemas import ErrorOut
-
-log = logging.getLogger("eurosat_service.api")
 
 RETRY_AFTER_SECONDS = 1
 
@@ -89,14 +87,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None), request)
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    request_id = request.scope.get("state", {}).get("request_id", "?")
-    log.exception("unhandled error in %s (request %s)", request.url.path, request_id)
-    return error_response(500, "internal_error", f"internal error (request id {request_id})", request=request)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EurosatError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -2,8 +2,15 @@
 
 ``BodySizeLimit`` answers 413 from the declared ``Content-Length`` before reading any of the
 body, and otherwise counts the bytes as they stream in and aborts once past the limit: an upload
-is never held in memory beyond the limit. ``RequestLog`` gives each request an id and writes one
-JSON log line and the Prometheus request metrics for it.
+is never held in memory beyond the limit. Its 413 and 400 close the connection: on a kept-alive
+one, uvicorn would go on reading (and discarding) the rest of the body, all 5 GB of a 5 GB upload.
+
+``RequestLog`` gives each request an id and writes one JSON log line and the Prometheus request
+metrics for it. It is also where an unexpected exception ends: it answers a generic JSON 500
+naming the request id and logs the traceback on the request's line. (A FastAPI handler for
+``Exception`` would run in Starlette's outermost middleware, after this one has finished: the
+500 would carry no ``X-Request-ID``, its line no ``error``, and uvicorn would log the traceback
+again.)
 """
 
 from __future__ import annotations
@@ -41,11 +48,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_json(send: Send, status: int, body: dict[str, str]) -> None:
+async def _send_json(send: Send, status: int, body: dict[str, str], close: bool = False) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-    ]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if close:  # uvicorn closes the connection after this answer instead of reading the unread body
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -63,7 +71,8 @@ class BodySizeLimit:
             try:
                 length = int(declared)
             except ValueError:
-                await _send_json(send, 400, {"error": "bad_request", "detail": "invalid Content-Length header"})
+                await _send_json(send, 400, {"error": "bad_request", "detail": "invalid Content-Length header"},
+                                 close=True)
                 return
             if length > self.max_bytes:
                 await self._reject(scope, send, f"the request body is {length} bytes")
@@ -102,7 +111,7 @@ class BodySizeLimit:
         scope.setdefault("state", {})["error"] = "upload_too_large"  # for the request's log line
         await _send_json(send, 413, {
             "error": "upload_too_large", "detail": f"{what}; the limit is {self.max_bytes} bytes",
-        })
+        }, close=True)
 
 
 class RequestLog:
@@ -124,16 +133,25 @@ class RequestLog:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
+        response_started = False
+        failure: BaseException | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, response_started = message["status"], True
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # a bug: answered and logged here, not re-raised (see the docstring)
+            failure = exc
+            state["error"] = "internal_error"
+            if not response_started:  # else the client gets a cut-off response: uvicorn closes it
+                await _send_json(send_with_id, 500, {
+                    "error": "internal_error", "detail": f"internal error (request id {request_id})",
+                })
         finally:
             seconds = time.perf_counter() - started
             path = scope.get("path", "")
@@ -147,4 +165,7 @@ class RequestLog:
             }
             if "error" in state:
                 fields["error"] = state["error"]
-            access_log.info("request", extra={"fields": fields})
+            if failure is None:
+                access_log.info("request", extra={"fields": fields})
+            else:
+                access_log.error("request failed", exc_info=failure, extra={"fields": fields})

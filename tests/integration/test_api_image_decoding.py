@@ -1,0 +1,71 @@
+"""Uploads the API must decode the same way whatever their byte order, and decode quietly:
+the real Pillow-based ``decode_rgb`` (the fakes of tests/unit skip it)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from eurosat_service.adapters.preprocessing import decode_rgb
+
+
+def gray_tiff(mode: str, values: list[int], side: int = 64) -> bytes:
+    byte_order = ">" if mode == "I;16B" else "<"
+    image = Image.frombytes(mode, (side, side), struct.pack(f"{byte_order}{len(values)}H", *values))
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF")
+    return buffer.getvalue()
+
+
+def test_sixteen_bit_tiffs_of_either_byte_order_become_the_same_8_bit_rgb() -> None:
+    values = [1000 + 7 * n for n in range(64 * 64)]  # 1000..29665, row by row
+    tiffs = {mode: gray_tiff(mode, values) for mode in ("I;16", "I;16B", "I;16L")}
+    with Image.open(io.BytesIO(tiffs["I;16B"])) as big_endian:
+        assert big_endian.mode == "I;16B"  # what a big-endian TIFF opens as (I;16L opens as I;16)
+    decoded = {mode: decode_rgb(data) for mode, data in tiffs.items()}
+    expected = [(v - 1000) * 255 / (29665 - 1000) for v in values]  # its own range stretched to 0..255
+    for mode, pixels in decoded.items():
+        assert pixels.shape == (3, 64, 64) and pixels.dtype == torch.uint8, mode
+        assert torch.equal(pixels[0], pixels[1]) and torch.equal(pixels[1], pixels[2]), mode  # gray
+        assert max(abs(got - want) for got, want in zip(pixels[0].flatten().tolist(), expected)) <= 1, mode
+        assert torch.equal(pixels, decoded["I;16"]), mode
+
+
+def tiff_with_a_tag_past_its_end() -> bytes:
+    """A valid 64x64 TIFF whose description tag claims more bytes than the file has: Pillow
+    skips the tag with a ``UserWarning`` and decodes the image."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, "TIFF", tiffinfo={270: "a description " * 4})
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for n in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * n
+        if struct.unpack_from("<H", data, entry)[0] == 270:
+            struct.pack_into("<I", data, entry + 4, 1_000_000)  # the count
+            return bytes(data)
+    raise AssertionError("no description tag written")
+
+
+@pytest.mark.timeout(300)
+def test_pillow_warnings_about_an_upload_never_reach_stderr(tmp_path) -> None:
+    # In a fresh interpreter: pytest records warnings itself, so capfd would see nothing anyway.
+    upload = tmp_path / "odd.tiff"
+    upload.write_bytes(tiff_with_a_tag_past_its_end())
+    script = (
+        "import sys\n"
+        "from eurosat_service.adapters.preprocessing import decode_rgb\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "for _ in range(3):\n"
+        "    assert decode_rgb(data).shape == (3, 64, 64)\n"
+        "print('decoded')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(upload)], capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "decoded\n"
+    assert done.stderr == ""
