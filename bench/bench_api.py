@@ -260,7 +260,8 @@ def main() -> int:
     print(f"model {model_path}; {len(images)} real EuroSAT tiles; {args.clients} clients; {args.rounds} rounds "
           f"of {args.duration:.0f}s measured after {args.warmup:.0f}s warm-up; {available_cpus()} CPUs; "
           f"max_batch_size={settings.max_batch_size} max_wait_ms={settings.max_wait_ms} "
-          f"inference_workers={workers} inference_threads={threads} decode_in={settings.decode_in}", flush=True)
+          f"inference_workers={workers} inference_threads={threads} decode_in={settings.decode_in} "
+          f"views={settings.views}", flush=True)
 
     # Start from bytecode, as an installed package (or the container, which precompiles) does:
     # where PYTHONDONTWRITEBYTECODE is set, as on our CI machines, every start would compile src/.
@@ -320,7 +321,7 @@ def main() -> int:
             "settings": {"clients": args.clients, "duration_s": args.duration, "rounds": args.rounds,
                          "max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms,
                          "inference_threads": threads, "inference_workers": workers,
-                         "decode_in": settings.decode_in},
+                         "decode_in": settings.decode_in, "views": settings.views},
             "raw": {"best_median": best_raw, "by_round": raws}, "rounds": {name: [asdict(r) for r in rs] for name, rs in runs.items()},
             "results": [asdict(r) for r in results], "summary": summary, "checks": checks,
         }, indent=2))
