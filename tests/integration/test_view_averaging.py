@@ -52,7 +52,9 @@ def test_the_api_with_views_equals_the_training_side_evaluation_with_views(
     with running_api(served_model, tmp_path / "api", views=views) as api, \
             httpx.Client(base_url=api.url, timeout=120) as client:
         response = client.post("/predict/batch", files=files)
+        metrics = client.get("/metrics").text
     assert response.status_code == 200, response.text
+    assert f'views="{views}"' in next(line for line in metrics.splitlines() if line.startswith("eurosat_model_info{"))
     served = [[p["probabilities"][name] for name in model.class_names] for p in response.json()["predictions"]]
     assert len(served) == len(images) == 30
     worst = max(abs(a - b) for row, ref in zip(served, expected) for a, b in zip(row, ref))

@@ -59,7 +59,7 @@ def test_metrics_count_requests_by_endpoint_and_status_and_show_batches_queue_an
     assert "eurosat_inference_batch_size_count" in text
     assert "eurosat_images_classified_total 3.0" in text
     assert "eurosat_inference_queue_depth 0.0" in text
-    assert 'eurosat_model_info{architecture="fake-net",name="fake",version="v-test"} 1.0' in text
+    assert 'eurosat_model_info{architecture="fake-net",name="fake",version="v-test",views="1"} 1.0' in text
     assert "eurosat_ready 1.0" in text
     rss = [line for line in text.splitlines() if line.startswith("process_resident_memory_bytes ")]
     assert rss and float(rss[0].split()[1]) > 1e6

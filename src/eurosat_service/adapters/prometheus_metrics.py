@@ -49,8 +49,8 @@ class ServiceMetrics:
             "eurosat_inference_queue_depth", "Images waiting for the inference worker", registry=self.registry
         )
         self.model_info = Gauge(
-            "eurosat_model_info", "The model being served (value is always 1)",
-            ["name", "version", "architecture"], registry=self.registry,
+            "eurosat_model_info", "The model being served, and how many views it averages (value is always 1)",
+            ["name", "version", "architecture", "views"], registry=self.registry,
         )
         self.ready = Gauge("eurosat_ready", "1 once the model is loaded and warmed up", registry=self.registry)
 
@@ -67,9 +67,9 @@ class ServiceMetrics:
     def track_queue_depth(self, depth: Callable[[], float]) -> None:
         self.queue_depth.set_function(depth)
 
-    def set_model(self, name: str, version: str, architecture: str) -> None:
+    def set_model(self, name: str, version: str, architecture: str, views: int = 1) -> None:
         self.model_info.clear()
-        self.model_info.labels(name, version, architecture).set(1)
+        self.model_info.labels(name, version, architecture, str(views)).set(1)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -55,7 +55,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         inference = container.inference()
         registry = container.metrics()
         card = inference.classifier.card
-        registry.set_model(card.name, card.version, card.architecture)
+        registry.set_model(card.name, card.version, card.architecture, container.config.views())
         registry.track_queue_depth(lambda: inference.queue_depth)
         await run_in_threadpool(inference.start)  # warm-up runs off the event loop
         registry.ready.set(1)
