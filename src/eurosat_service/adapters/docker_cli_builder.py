@@ -14,9 +14,9 @@ from pathlib import Path
 from eurosat_service.adapters.engine_process import (
     DEFAULT_IDLE_TIMEOUT,
     BuildProgress,
-    push_with_progress,
     StreamedCommand,
     looks_denied,
+    push_with_progress,
     run_quiet,
     stage_files,
 )

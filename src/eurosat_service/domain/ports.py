@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from eurosat_service.domain.dataset import LabeledImage
 from eurosat_service.domain.container_image import RegistryLogin
+from eurosat_service.domain.dataset import LabeledImage
 from eurosat_service.domain.deployment import (
     Ensured,
     LogEvent,

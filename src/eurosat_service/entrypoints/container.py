@@ -21,8 +21,8 @@ from eurosat_service.adapters.ecr_repository_remover import EcrRepositoryRemover
 from eurosat_service.adapters.ecs_fargate_deployer import EcsFargateDeployer
 from eurosat_service.adapters.eurosat_files import open_dataset
 from eurosat_service.adapters.http_probe import UrllibEndpointProbe
-from eurosat_service.adapters.image_builders import open_image_builder
 from eurosat_service.adapters.iam_task_role import IamTaskRoles
+from eurosat_service.adapters.image_builders import open_image_builder
 from eurosat_service.adapters.lazy_aws_client import lazy_client
 from eurosat_service.adapters.prometheus_metrics import ServiceMetrics
 from eurosat_service.adapters.sts_account import StsCloudAccount

@@ -21,8 +21,8 @@ from eurosat_service.adapters.local_artifact_store import LocalArtifactStore
 from eurosat_service.domain.deployment import DeploymentNames
 from eurosat_service.domain.errors import ArtifactNotFound, BuildError
 from eurosat_service.entrypoints import cli
-from eurosat_service.entrypoints.last_image import record_last_image
 from eurosat_service.entrypoints.container import build_container
+from eurosat_service.entrypoints.last_image import record_last_image
 from eurosat_service.entrypoints.settings import PROJECT_ROOT
 from eurosat_service.service_layer.image_release import release_image
 
