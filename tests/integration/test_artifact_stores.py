@@ -231,6 +231,16 @@ def test_s3_writability_probe_cleans_up(s3):
         S3ArtifactStore(client, "no-such-bucket", "m").check_writable()
 
 
+def test_s3_writability_probe_leaves_no_version_behind_in_a_versioned_bucket(s3):
+    client, _ = s3
+    bucket = f"versioned-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    S3ArtifactStore(client, bucket, "m", show_progress=False).check_writable()
+    listing = client.list_object_versions(Bucket=bucket)
+    assert "Versions" not in listing and "DeleteMarkers" not in listing  # not even a delete marker
+
+
 def test_s3_unwritable_model_cache_is_a_model_load_error(s3, tiny_model_store, tmp_path):
     client, bucket = s3
     version, files = published_files(tiny_model_store)

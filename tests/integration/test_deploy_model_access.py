@@ -15,8 +15,8 @@ import pytest
 from eurosat_service.adapters.artifact_uri import resolve_model_file
 from eurosat_service.adapters.iam_task_role import model_read_policy
 from eurosat_service.adapters.s3_artifact_store import S3ArtifactStore
-from eurosat_service.domain.deployment import S3Model
 from eurosat_service.domain.errors import ArtifactNotFound
+from eurosat_service.domain.model_uri import S3Model
 from tests.integration.deploy_helpers import moto, prefix  # noqa: F401  (fixtures)
 
 ACTIONS = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject",

@@ -279,6 +279,17 @@ def test_an_unwritable_store_fails_before_training(store, make_dataset, tmp_path
     assert err.startswith(f"error: cannot publish to {uri}: ") and expected in err, err
 
 
+def test_an_unwritable_store_fails_before_a_download(tmp_path, monkeypatch, capsys):
+    import eurosat_service.adapters.eurosat_download as download
+
+    monkeypatch.setattr(download, "download_eurosat", lambda *a, **k: pytest.fail("downloaded first"))
+    (tmp_path / "store").write_text("not a folder")
+    args = ["--data-dir", str(tmp_path / "data"), "--download", "--artifact-uri", str(tmp_path / "store" / "m"),
+            *scratch(tmp_path), *TRAIN_FLAGS]
+    code, out, err = run_main(train.main, args, capsys)
+    assert code == 2 and err.startswith(f"error: cannot publish to {tmp_path / 'store' / 'm'}: "), err
+
+
 def test_an_undecodable_image_is_named(make_dataset, tmp_path, capsys):
     data = make_dataset(3)
     image = data / "2750" / "River" / "River_2.jpg"

@@ -198,10 +198,10 @@ def test_unknown_paths_and_methods_get_json_errors() -> None:
 def test_a_port_flag_out_of_range_is_refused_before_anything_is_built(
     port: str, problem: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from eurosat_service.entrypoints import api, json_logging
+    from eurosat_service.entrypoints import api, container, json_logging
 
     monkeypatch.setattr(json_logging, "setup_json_logging", lambda: None)  # leave pytest's handlers be
-    monkeypatch.setattr(api, "build_container", lambda **_: pytest.fail("the container was built despite the flag"))
+    monkeypatch.setattr(container, "Container", lambda: pytest.fail("the container was built despite the flag"))
     with pytest.raises(EurosatError) as refused:  # cli.run prints it as one "error: ..." line, exit 2
         api.main(["--port", port])
     assert str(refused.value) == f"invalid setting: --port: Input should be {problem}"

@@ -9,8 +9,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from eurosat_service.adapters.aws_errors import aws_errors, translates_aws_errors
 from eurosat_service.adapters.ecs_fargate_deployer import fingerprint, task_definition_request
 from eurosat_service.adapters.iam_task_role import execution_policy, model_read_policy, trust_policy
-from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec, S3Model
+from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec
 from eurosat_service.domain.errors import CloudAccessError, DeploymentError, InvalidDeploymentConfig
+from eurosat_service.domain.model_uri import S3Model
 from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
 from eurosat_service.entrypoints.last_image import read_last_image, record_last_image
 

@@ -10,12 +10,12 @@ from eurosat_service.domain.deployment import (
     DeploymentNames,
     DeploymentSpec,
     EcrImage,
-    S3Model,
     ServiceState,
     check_fargate_size,
     prices_for,
 )
 from eurosat_service.domain.errors import InvalidDeploymentConfig
+from eurosat_service.domain.model_uri import S3Model
 
 
 def spec(**kw) -> DeploymentSpec:

@@ -10,7 +10,6 @@ from eurosat_service.domain.deployment import (
     DeploymentNames,
     DeploymentSpec,
     LogEvent,
-    S3Model,
     ServiceState,
     TaskState,
     prices_for,
@@ -23,6 +22,7 @@ from eurosat_service.domain.errors import (
     ServiceUnhealthy,
 )
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
+from eurosat_service.domain.model_uri import S3Model
 from eurosat_service.domain.ports import HttpReply
 from eurosat_service.service_layer import deployment as launch
 from eurosat_service.service_layer.smoke import smoke
@@ -194,6 +194,19 @@ def test_up_again_retries_a_failed_first_rollout_with_a_new_deployment(cloud, jo
     assert journal == ["force new deployment demo-api"] and cloud.deployer.forced == 1
     assert result.service_change == "restarted" and "service demo-api: restarted" in steps
     assert result.service.rollout_state == "COMPLETED"
+
+
+def test_up_again_lets_a_rollout_in_progress_finish_instead_of_restarting_it(cloud, journal, waiting):
+    target = "arn:task-definition/demo-api:1"
+    launch.up(spec(), cloud, waiting)
+    journal.clear()
+    cloud.deployer.script = [  # say the first `up` timed out while its healthy rollout went on
+        ServiceState("demo-api", "ACTIVE", 1, 0, 1, target, "IN_PROGRESS", deployments=2),
+        ServiceState("demo-api", "ACTIVE", 1, 1, 0, target, "COMPLETED"),
+    ]
+    result = launch.up(spec(), cloud, waiting)
+    assert cloud.deployer.forced == 0 and "force new deployment demo-api" not in journal
+    assert result.service_change == "unchanged" and result.service.rollout_state == "COMPLETED"
 
 
 def test_up_again_leaves_a_stable_service_alone(cloud, waiting):

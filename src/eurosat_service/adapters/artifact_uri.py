@@ -6,27 +6,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eurosat_service.adapters.local_artifact_store import LATEST, LocalArtifactStore, verified_file
+from eurosat_service.adapters.local_artifact_store import LocalArtifactStore, verified_file
 from eurosat_service.domain.errors import ArtifactNotFound
+from eurosat_service.domain.model_uri import LATEST, MODEL_FILE, S3_FORMS, S3Model
 from eurosat_service.domain.ports import ArtifactStore
 
-MODEL_FILE = "model.pt"
-URI_FORMS = ("a store folder, a model.pt file, s3://bucket/prefix (its latest version) "
-             "or s3://bucket/prefix/<version>/model.pt")
+URI_FORMS = f"a store folder, a model.pt file, {S3_FORMS}"
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise ArtifactNotFound(f"{uri!r} has no bucket name; expected s3://bucket/prefix")
-    return bucket, prefix.strip("/")
+def parse_s3_model(uri: str) -> S3Model:
+    try:
+        model = S3Model.parse(uri)
+    except ValueError as exc:
+        raise ArtifactNotFound(str(exc)) from None
+    assert model is not None  # callers pass s3:// URIs only
+    return model
 
 
 def open_artifact_store(uri: str, s3_client: Callable[[], Any]) -> ArtifactStore:
     if uri.startswith("s3://"):
         from eurosat_service.adapters.s3_artifact_store import open_s3_store
 
-        return open_s3_store(s3_client, *parse_s3_uri(uri))
+        model = parse_s3_model(uri)
+        if model.version is not None:
+            raise ArtifactNotFound(f"{uri!r} names one model file, not a store; publish to s3://bucket/prefix")
+        return open_s3_store(s3_client, model.bucket, model.prefix)
     return LocalArtifactStore(Path(uri.removeprefix("file://")))
 
 
@@ -52,12 +56,6 @@ def resolve_model_file(uri: str, cache_dir: Path | str, s3_client: Callable[[], 
 def _resolve_s3(uri: str, cache_dir: Path, s3_client: Callable[[], Any]) -> Path:
     from eurosat_service.adapters.s3_artifact_store import open_s3_store
 
-    bucket, key = parse_s3_uri(uri)
-    prefix, version, name = key, None, MODEL_FILE
-    if key.endswith(".pt"):  # one object: <prefix>/<version>/<name>
-        parts = key.split("/")
-        if len(parts) < 2:
-            raise ArtifactNotFound(f"{uri!r} names a file outside any version folder; expected {URI_FORMS}")
-        prefix, version, name = "/".join(parts[:-2]), parts[-2], parts[-1]
-    store = open_s3_store(s3_client, bucket, prefix)
-    return store.fetch(cache_dir / "s3" / bucket / prefix, version, name)
+    model = parse_s3_model(uri)
+    store = open_s3_store(s3_client, model.bucket, model.prefix)
+    return store.fetch(cache_dir / "s3" / model.bucket / model.prefix, model.version, model.name)

@@ -21,8 +21,9 @@ from botocore.exceptions import ClientError
 
 from eurosat_service.adapters.aws_errors import error_code, translates_aws_errors
 from eurosat_service.adapters.aws_tags import as_dict, key_value
-from eurosat_service.domain.deployment import EcrImage, Ensured, S3Model, carries
+from eurosat_service.domain.deployment import EcrImage, Ensured, carries
 from eurosat_service.domain.errors import DeploymentError
+from eurosat_service.domain.model_uri import S3Model
 from eurosat_service.domain.ports import CloudAccount
 
 PATH = "/eurosat-service/"

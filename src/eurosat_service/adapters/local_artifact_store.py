@@ -15,9 +15,8 @@ from pathlib import Path
 
 from eurosat_service.adapters.sha256 import file_sha256
 from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, ModelLoadError, StoreAccessError
+from eurosat_service.domain.model_uri import LATEST
 from eurosat_service.domain.ports import PublishedArtifact
-
-LATEST = "LATEST"
 
 
 class LocalArtifactStore:

@@ -35,11 +35,11 @@ from tqdm import tqdm
 from eurosat_service.adapters.aws_errors import DENIED, EXPIRED, REJECTED
 from eurosat_service.adapters.sha256 import file_sha256
 from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, ModelLoadError, StoreAccessError
+from eurosat_service.domain.model_uri import LATEST
 from eurosat_service.domain.ports import PublishedArtifact
 
 log = logging.getLogger(__name__)
 
-LATEST = "LATEST"
 SHA256_METADATA = "sha256"
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 BARE_REFUSAL = {"400", "403"}  # a HEAD's answer has no body: expired credentials look like any 400
@@ -77,16 +77,20 @@ class S3ArtifactStore:
     def check_writable(self) -> None:
         """Fail now, not after training, if ``publish`` would be refused: list the prefix (a
         missing bucket, bad credentials), then put and delete a small probe object under it
-        (s3:PutObject). A refused delete is only logged: the probe object then stays behind."""
+        (s3:PutObject). In a versioned bucket the probe's own version is deleted (a plain delete
+        would only add a delete marker and keep it). A refused delete is only logged: the probe
+        then stays behind, since publishing itself needs no delete permission."""
         self._check_bucket()
         probe = self.key(f".write-probe-{uuid.uuid4().hex}")
         with self._errors(f"writing to {self.uri()} (a probe before training)"):
-            self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"probe\n", ContentType="text/plain")
+            put = self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"probe\n", ContentType="text/plain")
+        version = {"VersionId": put["VersionId"]} if put.get("VersionId") else {}
         try:
             with self._errors(f"deleting the probe s3://{self.bucket}/{probe}"):
-                self.client.delete_object(Bucket=self.bucket, Key=probe)
+                self.client.delete_object(Bucket=self.bucket, Key=probe, **version)
         except StoreAccessError as exc:
-            log.warning("%s; delete it by hand (publishing needs no s3:DeleteObject)", exc)
+            log.warning("%s; delete it by hand (publishing needs no s3:DeleteObject%s)", exc,
+                        "Version" if version else "")
 
     def publish(self, version: str, files: Mapping[str, Path], primary: str = "model.pt") -> PublishedArtifact:
         self._check_bucket()

@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from eurosat_service.domain.errors import InvalidDeploymentConfig
+from eurosat_service.domain.model_uri import S3Model
 
 PROJECT = "eurosat-service"
 PROJECT_TAG_KEY = "project"
 DEPLOYMENT_TAG_KEY = "eurosat-service:deployment"
 CONTAINER_PORT = 80  # awsvpc maps host port == container port; the image listens on 80
-MODEL_FILE = "model.pt"  # the file the API loads from a version of an artifact store
-LATEST_POINTER = "LATEST"  # the store's object naming its newest version
 HOURS_PER_MONTH = 730  # AWS's own convention in its pricing examples
 
 # Valid Fargate Linux task sizes: CPU units -> allowed memory (MiB). AWS rejects anything else,
@@ -73,49 +72,6 @@ class EcrImage:
         """The ECR repository an image URI points at, or None for any other registry."""
         match = _ECR_IMAGE.match(image_uri)
         return cls(match["account"], match["region"], match["repository"]) if match else None
-
-
-@dataclass(frozen=True)
-class S3Model:
-    """A model on S3, resolved the way the API's artifact store reads it (adapters/artifact_uri.py):
-    ``s3://b/p`` is a store, read through ``p/LATEST`` and then ``p/<version>/model.pt``;
-    ``s3://b/p/<version>/<name>.pt`` is that one object. The task role may read these keys only."""
-
-    bucket: str
-    prefix: str  # the store's key prefix, "" at the bucket's root
-    version: str | None = None  # None: whichever version LATEST names when the task starts
-    name: str = MODEL_FILE
-
-    @classmethod
-    def parse(cls, uri: str | None) -> S3Model | None:
-        """None for a model that is not on S3 (the image's own, a path inside it)."""
-        if not uri or not uri.startswith("s3://"):
-            return None
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        key = key.strip("/")
-        if not bucket:
-            raise InvalidDeploymentConfig(f"model URI {uri!r} has no bucket; expected s3://bucket/prefix")
-        if not key.endswith(".pt"):
-            return cls(bucket, key)
-        parts = key.split("/")
-        if len(parts) < 2:
-            raise InvalidDeploymentConfig(
-                f"model URI {uri!r} names a file outside any version folder; expected s3://bucket/prefix "
-                "or s3://bucket/prefix/<version>/model.pt")
-        return cls(bucket, "/".join(parts[:-2]), parts[-2], parts[-1])
-
-    @property
-    def readable_keys(self) -> tuple[str, ...]:
-        """The keys the API reads; ``*`` stands for any version, since LATEST may move."""
-        if self.version:
-            return (self._key(self.version, self.name),)
-        return (self._key(LATEST_POINTER), self._key("*", self.name))
-
-    def _key(self, *parts: str) -> str:
-        return "/".join(p for p in (self.prefix, *parts) if p)
-
-    def __str__(self) -> str:
-        return ", ".join(f"s3://{self.bucket}/{key}" for key in self.readable_keys)
 
 
 @dataclass(frozen=True)
@@ -287,7 +243,7 @@ class DeploymentSpec:
         for key in self.environment:
             if key in RESERVED_ENVIRONMENT:
                 raise InvalidDeploymentConfig(f"--env {key} is not allowed: {RESERVED_ENVIRONMENT[key]}")
-        S3Model.parse(self.model_uri)  # a malformed S3 URI is refused now, not by the running task
+        self.s3_model  # a malformed S3 URI is refused now, not by the running task
 
     @property
     def tags(self) -> dict[str, str]:
@@ -295,7 +251,10 @@ class DeploymentSpec:
 
     @property
     def s3_model(self) -> S3Model | None:
-        return S3Model.parse(self.model_uri)
+        try:
+            return S3Model.parse(self.model_uri)
+        except ValueError as exc:
+            raise InvalidDeploymentConfig(str(exc)) from None
 
     def container_environment(self) -> dict[str, str]:
         env = {**self.environment, "EUROSAT_HOST": "0.0.0.0", "EUROSAT_PORT": str(CONTAINER_PORT)}

@@ -16,7 +16,6 @@ from eurosat_service.domain.deployment import (
     Ensured,
     LogEvent,
     Placement,
-    S3Model,
     ServiceSpec,
     ServiceState,
     TaskDefinitionRef,
@@ -24,6 +23,7 @@ from eurosat_service.domain.deployment import (
     TaskState,
 )
 from eurosat_service.domain.model_card import ModelCard, TrainingConfig
+from eurosat_service.domain.model_uri import S3Model
 from eurosat_service.domain.prediction import Prediction
 
 

@@ -36,7 +36,6 @@ from starlette.concurrency import run_in_threadpool
 from eurosat_service import __version__
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
-from eurosat_service.entrypoints.settings import load_settings
 from eurosat_service.entrypoints.web import demo, health, metrics, model_card, predictions
 from eurosat_service.entrypoints.web.errors import install_error_handlers
 from eurosat_service.entrypoints.web.middleware import BodySizeLimit, RequestLog
@@ -102,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_json_logging()
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_uri": args.model_uri}.items()
                  if v is not None}
-    load_settings(overrides)  # the flags pass the checks the environment does (--port 70000), before any loading
-    container = build_container(**overrides)
+    container = build_container(**overrides)  # validates the flags too (--port 70000), before any loading
     container.classifier()  # load and verify now: a bad model stops here, before the port opens
     gc.freeze()  # what start-up built stays for good: later collections need not walk it again
     gc.enable()

@@ -106,8 +106,11 @@ class Container(containers.DeclarativeContainer):
 
 
 def build_container(**overrides: object) -> Container:
-    from eurosat_service.entrypoints.settings import load_settings
+    """The container over the environment's settings with ``overrides`` (an entrypoint's flags)
+    on top; both pass the same validation, so a bad flag is refused before anything is built."""
+    from eurosat_service.entrypoints.settings import Settings, load_settings
 
+    settings = load_settings({k: v for k, v in overrides.items() if k in Settings.model_fields})
     container = Container()
-    container.config.from_dict({**load_settings().model_dump(), "resume": False, **overrides})
+    container.config.from_dict({"resume": False, **overrides, **settings.model_dump()})
     return container

@@ -22,7 +22,7 @@ from eurosat_service.entrypoints.container import Container, build_container
 from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
 from eurosat_service.entrypoints.deploy_progress import WaitBars
 from eurosat_service.entrypoints.last_image import last_image_file, read_last_image
-from eurosat_service.entrypoints.settings import Settings
+from eurosat_service.entrypoints.settings import load_settings
 from eurosat_service.service_layer import deployment as launch
 from eurosat_service.service_layer.smoke import smoke
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None, container: Container | None = None) -> i
     if container is None:
         container = build_container(**overrides)
     else:  # a caller's container (tests): this command's flags only, over the environment's settings
-        container.config.from_dict({**Settings().model_dump(), **overrides})
+        container.config.from_dict(load_settings(overrides).model_dump())
     return COMMANDS[args.command](args, container)
 
 

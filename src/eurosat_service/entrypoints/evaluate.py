@@ -9,7 +9,6 @@ from pathlib import Path
 
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import build_container
-from eurosat_service.entrypoints.settings import load_settings
 from eurosat_service.service_layer.evaluation import evaluate_model
 
 
@@ -34,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.setup_logging()
     flags = {"model_uri": args.model_uri, "data_dir": args.data_dir, "views": args.views}
     overrides = {k: v for k, v in flags.items() if v is not None}
-    load_settings(overrides)  # --views 3 is refused here, by name, before anything loads
-    container = build_container(**overrides)
+    container = build_container(**overrides)  # --views 3 is refused here, by name, before anything loads
     model_file = container.model_file()
     trainer = container.trainer()
     trainer.show_progress = not args.no_progress

@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir, "model_uri": args.distill_from,
     }.items() if v is not None}
     container = build_container(resume=args.resume, **overrides)
+    store = container.artifact_store()
+    store.check_writable()  # before a download or a teacher's S3 fetch, not only before training
     if args.download:
         from eurosat_service.adapters.eurosat_download import download_eurosat
 
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     run = train_and_publish(
         source=container.dataset(),
         trainer=trainer,
-        store=container.artifact_store(),
+        store=store,
         config=config,
         workdir=Path(container.config.work_dir()),
         render_confusion_matrix=container.confusion_matrix_renderer(),

@@ -181,10 +181,11 @@ def up(
 
 
 def _needs_restart(deployer: Deployer, names: DeploymentNames, target: str) -> bool:
-    """A rollout of unchanged settings that failed or stalled (its cause fixed since, e.g. the image
-    pushed or the model uploaded) is only retried by a forced new deployment."""
+    """A failed rollout of unchanged settings (its cause fixed since, e.g. the image pushed or the
+    model uploaded) is only retried by a forced new deployment. One still in progress is left to
+    finish: restarting it would throw its progress away, and a slow rollout would never end."""
     state = deployer.service(names.cluster, names.service)
-    return state is not None and not state.stable_on(target)
+    return state is not None and state.task_definition == target and state.rollout_state == "FAILED"
 
 
 def wait_until_stable(
