@@ -279,6 +279,18 @@ def test_an_unwritable_store_fails_before_training(store, make_dataset, tmp_path
     assert err.startswith(f"error: cannot publish to {uri}: ") and expected in err, err
 
 
+@pytest.mark.parametrize("flag", ["--checkpoint-dir", "--work-dir"])
+def test_an_unwritable_run_folder_fails_before_training(flag, make_dataset, tmp_path, no_decoding, capsys):
+    (tmp_path / "blocked").write_text("not a folder")
+    folders = {"--checkpoint-dir": str(tmp_path / "ckpt"), "--work-dir": str(tmp_path / "work"),
+               flag: str(tmp_path / "blocked" / "run")}
+    args = ["--data-dir", str(make_dataset(3)), "--artifact-uri", str(tmp_path / "store"),
+            *(x for pair in folders.items() for x in pair), *TRAIN_FLAGS]
+    code, out, err = run_main(train.main, args, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err == f"error: {flag} {tmp_path / 'blocked' / 'run'}: {tmp_path / 'blocked'} is a file, not a folder\n"
+
+
 def test_an_unwritable_store_fails_before_a_download(tmp_path, monkeypatch, capsys):
     import eurosat_service.adapters.eurosat_download as download
 

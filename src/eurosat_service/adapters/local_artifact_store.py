@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from eurosat_service.adapters.sha256 import file_sha256
+from eurosat_service.adapters.writable_folder import unwritable_reason
 from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, ModelLoadError, StoreAccessError
 from eurosat_service.domain.model_uri import LATEST
 from eurosat_service.domain.ports import PublishedArtifact
@@ -24,25 +24,10 @@ class LocalArtifactStore:
         self.root = Path(root)
 
     def check_writable(self) -> None:
-        """Fail now if ``publish`` could not write: a file is created, synced and removed in the
-        store folder, or in the nearest existing folder above it (nothing is left behind)."""
-        folder = self.root
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        if not folder.is_dir():
-            raise StoreAccessError(f"cannot publish to {self.root}: {folder} is a file, not a folder; "
-                                   "fix --artifact-uri")
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=folder)
-            try:
-                os.write(fd, b"probe\n")
-                os.fsync(fd)  # a full disk may only refuse here
-            finally:
-                os.close(fd)
-                os.unlink(probe)
-        except OSError as exc:
-            raise StoreAccessError(f"cannot publish to {self.root}: writing to {folder} failed "
-                                   f"({_reason(exc)}); fix --artifact-uri or the folder's permissions") from None
+        """Fail now if ``publish`` could not write (``unwritable_reason``)."""
+        if reason := unwritable_reason(self.root):
+            raise StoreAccessError(f"cannot publish to {self.root}: {reason}; "
+                                   "fix --artifact-uri or the folder's permissions")
 
     def publish(self, version: str, files: Mapping[str, Path], primary: str = "model.pt") -> PublishedArtifact:
         target = self.root / version

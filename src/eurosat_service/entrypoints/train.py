@@ -80,6 +80,16 @@ def check_architecture(config: TrainingConfig) -> None:
                                     f"use --architecture {' or '.join(sorted(PRETRAINABLE))}")
 
 
+def check_run_folders(checkpoint_dir: Path, work_dir: Path) -> None:
+    """The first checkpoint is written after an epoch, the work folder after training: check both
+    can be written before either."""
+    from eurosat_service.adapters.writable_folder import unwritable_reason
+
+    for flag, folder in (("--checkpoint-dir", checkpoint_dir), ("--work-dir", work_dir)):
+        if reason := unwritable_reason(Path(folder)):
+            raise InvalidTrainingConfig(f"{flag} {folder}: {reason}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
@@ -91,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     container = build_container(resume=args.resume, **overrides)
     store = container.artifact_store()
     store.check_writable()  # before a download or a teacher's S3 fetch, not only before training
+    check_run_folders(container.config.checkpoint_dir(), container.config.work_dir())
     if args.download:
         from eurosat_service.adapters.eurosat_download import download_eurosat
 
