@@ -32,6 +32,9 @@ from eurosat_service.domain.prediction import Prediction
 from eurosat_service.domain.views import view_transforms
 
 
+MAX_VIEW_ROWS = 16  # tiles (images x views) per forward pass when views are averaged
+
+
 class TorchClassifier:
     def __init__(
         self, model_path: Path | str, threads: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, views: int = 1
@@ -67,10 +70,17 @@ class TorchClassifier:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
             batch = normalize(torch.stack(list(pixels)), self._card.normalization)
-            batch = stack_views(batch, self.views).contiguous(memory_format=torch.channels_last)
-            probabilities = average_views(torch.softmax(self.network(batch), dim=1), self.views).tolist()
+            # With 8 views a batch of 8 would be 64 tiles in one pass: 379-420 MiB peak RSS, too
+            # close to a 512 MiB task. Passes of at most MAX_VIEW_ROWS tiles: 312 MiB, and the same
+            # req/s within the noise (docs/benchmarks.md); one view keeps its single pass.
+            step = len(batch) if self.views == 1 else max(1, MAX_VIEW_ROWS // self.views)
+            probabilities = torch.cat([self._averaged(batch[i : i + step]) for i in range(0, len(batch), step)])
         version = self._card.version
-        return [Prediction.from_probabilities(self._class_names, p, version) for p in probabilities]
+        return [Prediction.from_probabilities(self._class_names, p, version) for p in probabilities.tolist()]
+
+    def _averaged(self, batch: torch.Tensor) -> torch.Tensor:
+        views = stack_views(batch, self.views).contiguous(memory_format=torch.channels_last)
+        return average_views(torch.softmax(self.network(views), dim=1), self.views)
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> None:
         """One forward per batch size (oneDNN picks and caches its kernels on first use), fed by a
