@@ -164,6 +164,21 @@ def test_evaluate_names_the_split_when_the_images_are_the_models_test_set(model_
     assert evaluate_model(FakeDatasetSource(test), FakeTrainer(), model_file).report.split == "test"
 
 
+def test_evaluate_can_score_only_the_models_own_test_part_of_its_training_folder(model_file):
+    images = FakeDatasetSource.with_counts(COUNTS).list_images()
+    test = stratified_split(images, CONFIG.split_fractions, CONFIG.seed).test
+    trainer = FakeTrainer()
+    report = evaluate_model(FakeDatasetSource(images), trainer, model_file, part="test").report
+    assert report.split == "test" and report.num_images == len(test) and trainer.predicted == list(test)
+
+
+def test_evaluate_refuses_a_split_part_from_another_folder(model_file):
+    images = FakeDatasetSource.with_counts(COUNTS).list_images()
+    other = FakeDatasetSource([LabeledImage(f"{i.label}/other_{n}.jpg", i.label) for n, i in enumerate(images)])
+    with pytest.raises(DatasetError, match="not the ones this model's split was drawn from"):
+        evaluate_model(other, FakeTrainer(), model_file, part="test")
+
+
 def test_evaluate_refuses_class_folders_the_model_does_not_know(model_file):
     source = FakeDatasetSource([LabeledImage("Forest/a.jpg", "Forest"), LabeledImage("Glacier/b.jpg", "Glacier")])
     with pytest.raises(DatasetError, match="Glacier.*not classes of this model"):

@@ -24,6 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="include each image's class probabilities (keyed by <Class>/<file>)")
     p.add_argument("--views", type=int, help="average each image's probabilities over this many flips/rotations "
                                              "(1, 2, 4, 8), as the API does with the same setting [EUROSAT_VIEWS]")
+    p.add_argument("--split", choices=("train", "val", "test"),
+                   help="only this part of the model's own split, drawn again from --data-dir with the card's "
+                        "seed (refused unless it matches the card's sha256)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
 
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer = container.trainer()
     trainer.show_progress = not args.no_progress
     result = evaluate_model(container.dataset(), trainer, model_file, per_image=args.per_image,
-                            views=container.config.views())
+                            views=container.config.views(), part=args.split)
     output = {**result.report.model_dump(mode="json"), "model_uri": container.config.model_uri(),
               "model_file": str(model_file), "data_dir": str(container.config.data_dir())}
     if result.per_image is not None:

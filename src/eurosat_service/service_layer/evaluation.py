@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from eurosat_service.domain.dataset import LabeledImage, fingerprint
+from eurosat_service.domain.dataset import LabeledImage, fingerprint, stratified_split
 from eurosat_service.domain.errors import DatasetError
 from eurosat_service.domain.evaluation import EvaluationReport
 from eurosat_service.domain.ports import DatasetSource, TrainedModel, Trainer
@@ -23,12 +23,16 @@ class ModelEvaluation:
 
 
 def evaluate_model(
-    source: DatasetSource, trainer: Trainer, model_file: Path, per_image: bool = False, views: int = 1
+    source: DatasetSource, trainer: Trainer, model_file: Path, per_image: bool = False, views: int = 1,
+    part: str | None = None,
 ) -> ModelEvaluation:
-    """Score the model as served with ``views`` flips/rotations averaged per image (1: none)."""
+    """Score the model as served with ``views`` flips/rotations averaged per image (1: none), on
+    every image of ``source`` or only on ``part`` (``test``...) of the model's own split."""
     model = trainer.load(model_file)
     class_names = model.class_names
     images = source.list_images()
+    if part is not None:
+        images = _split_part(model, images, part)
     if not images:
         raise DatasetError("no images to evaluate on")
     unknown = sorted({i.label for i in images} - set(class_names))
@@ -52,6 +56,19 @@ def evaluate_model(
     if per_image:
         details = {i.path: dict(zip(class_names, p)) for i, p in zip(images, probabilities)}
     return ModelEvaluation(report, details)
+
+
+def _split_part(model: TrainedModel, images: list[LabeledImage], part: str) -> list[LabeledImage]:
+    """The model's own ``part``, drawn again from ``images`` with the card's seed and fractions,
+    and used only if its hash is the card's: proof that these are the images it was held out on."""
+    split = model.card.split if model.card else None
+    if split is None:
+        raise DatasetError("this model's card records no split: evaluate a folder of images instead")
+    chosen = list(stratified_split(images, split.fractions, split.seed).parts()[part])
+    if fingerprint(chosen) != split.sha256.get(part):
+        raise DatasetError(f"the images in this folder are not the ones this model's split was drawn from "
+                           f"(its {part} part does not match the card's sha256): use the training data folder")
+    return chosen
 
 
 def _split_name(model: TrainedModel, images: list[LabeledImage]) -> str:
