@@ -31,7 +31,6 @@ from eurosat_service.domain.model_card import ModelCard
 from eurosat_service.domain.prediction import Prediction
 from eurosat_service.domain.views import view_transforms
 
-
 MAX_VIEW_ROWS = 16  # tiles (images x views) per forward pass when views are averaged
 
 
