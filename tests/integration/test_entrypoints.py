@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -56,6 +57,24 @@ def aws_env(moto_server, monkeypatch) -> str:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return moto_server
+
+
+def test_sigterm_stops_training_like_ctrl_c_keeping_the_last_checkpoint(make_dataset, tmp_path):
+    data = make_dataset(4)
+    command = [sys.executable, "-m", "eurosat_service.entrypoints.train", "--data-dir", str(data),
+               "--artifact-uri", str(tmp_path / "store"), *scratch(tmp_path), "--epochs", "500", *TRAIN_FLAGS]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # wait until an epoch is done (and its checkpoint written)
+            if " epoch 2/500 " in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, rest
+    assert "Traceback" not in rest and rest.rstrip().splitlines()[-1].startswith("interrupted")
+    assert (tmp_path / "ckpt" / "last.pt").is_file() and not (tmp_path / "store").exists()
 
 
 def test_interrupted_training_resumes_and_publishes_to_s3(aws_env, make_dataset, tmp_path, monkeypatch, capsys):

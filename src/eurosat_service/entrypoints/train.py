@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -90,6 +91,16 @@ def check_run_folders(checkpoint_dir: Path, work_dir: Path) -> None:
             raise InvalidTrainingConfig(f"{flag} {folder}: {reason}")
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, a container or a spot instance stopping) ends a run the way Ctrl-C does:
+    the last finished epoch's checkpoint is kept and the message says how to resume. (A job
+    started in the background with ``&`` ignores Ctrl-C's SIGINT, so SIGTERM is its way out.)"""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
@@ -102,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     store = container.artifact_store()
     store.check_writable()  # before a download or a teacher's S3 fetch, not only before training
     check_run_folders(container.config.checkpoint_dir(), container.config.work_dir())
+    stop_on_sigterm()
     if args.download:
         from eurosat_service.adapters.eurosat_download import download_eurosat
 
