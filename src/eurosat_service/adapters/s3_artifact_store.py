@@ -32,7 +32,7 @@ from botocore.exceptions import (
 )
 from tqdm import tqdm
 
-from eurosat_service.adapters.aws_errors import DENIED, EXPIRED, REJECTED
+from eurosat_service.adapters.aws_errors import DENIED, EXPIRED, REJECTED, error_code
 from eurosat_service.adapters.sha256 import file_sha256
 from eurosat_service.domain.errors import ArtifactIntegrityError, ArtifactNotFound, ModelLoadError, StoreAccessError
 from eurosat_service.domain.model_uri import LATEST
@@ -190,7 +190,7 @@ class S3ArtifactStore:
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self.key(version, name))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in BARE_REFUSAL:
+            if str(error_code(exc)) in BARE_REFUSAL:
                 self._check_bucket()  # a listing names the cause (ExpiredToken, AccessDenied, ...)
             raise
 
