@@ -10,7 +10,7 @@ from eurosat_service.adapters.aws_errors import aws_errors, translates_aws_error
 from eurosat_service.adapters.ecs_fargate_deployer import fingerprint, task_definition_request
 from eurosat_service.adapters.iam_task_role import execution_policy, model_read_policy, trust_policy
 from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec
-from eurosat_service.domain.errors import CloudAccessError, DeploymentError, InvalidDeploymentConfig
+from eurosat_service.domain.errors import CloudAccessError, DeploymentError, EurosatError, InvalidDeploymentConfig
 from eurosat_service.domain.model_uri import S3Model
 from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
 from eurosat_service.entrypoints.last_image import read_last_image, record_last_image
@@ -127,3 +127,12 @@ def test_the_last_pushed_image_round_trips(tmp_path):
     assert read_last_image(record) == ECR_IMAGE
     record.write_text("not json")
     assert read_last_image(record) is None
+
+
+def test_a_bad_flag_is_named_as_the_user_typed_it():
+    """``--wait-timeout`` sets ``deploy_wait_timeout``: the error names the flag, not the setting."""
+    from eurosat_service.entrypoints import deploy
+
+    with pytest.raises(EurosatError) as refused:
+        deploy.main(["up", "--wait-timeout", "0"])
+    assert str(refused.value) == "invalid setting: --wait-timeout: Input should be greater than 0"

@@ -6,7 +6,7 @@ Tests swap any adapter with ``container.<provider>.override(fake)``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -105,12 +105,13 @@ class Container(containers.DeclarativeContainer):
     image_registry = providers.Singleton(EcrRegistry, ecr_client, registry_url=config.registry_url)
 
 
-def build_container(**overrides: object) -> Container:
+def build_container(flag_names: Mapping[str, str] | None = None, **overrides: object) -> Container:
     """The container over the environment's settings with ``overrides`` (an entrypoint's flags)
-    on top; both pass the same validation, so a bad flag is refused before anything is built."""
+    on top; both pass the same validation, so a bad flag is refused, by ``flag_names`` where a
+    flag is not named after its setting, before anything is built."""
     from eurosat_service.entrypoints.settings import Settings, load_settings
 
-    settings = load_settings({k: v for k, v in overrides.items() if k in Settings.model_fields})
+    settings = load_settings({k: v for k, v in overrides.items() if k in Settings.model_fields}, flag_names)
     container = Container()
     container.config.from_dict({"resume": False, **overrides, **settings.model_dump()})
     return container

@@ -72,6 +72,12 @@ def _waiting() -> argparse.ArgumentParser:
     return p
 
 
+def flag_names() -> dict[str, str]:
+    """Setting -> flag, for errors about a flag whose setting has another name (``--wait-timeout``)."""
+    return {action.dest: action.option_strings[-1]
+            for parser in (_common(), _sizing(), _waiting()) for action in parser._actions}
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, parents=[common],
@@ -132,9 +138,9 @@ def main(argv: list[str] | None = None, container: Container | None = None) -> i
         return run_image(args)
     overrides = {k: v for k, v in vars(args).items() if k.startswith(("aws_", "deploy_"))}
     if container is None:
-        container = build_container(**overrides)
+        container = build_container(flag_names(), **overrides)
     else:  # a caller's container (tests): this command's flags only, over the environment's settings
-        container.config.from_dict(load_settings(overrides).model_dump())
+        container.config.from_dict(load_settings(overrides, flag_names()).model_dump())
     return COMMANDS[args.command](args, container)
 
 

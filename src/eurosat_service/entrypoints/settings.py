@@ -76,17 +76,19 @@ class Settings(BaseSettings):
         return views
 
 
-def load_settings(flags: Mapping[str, object] | None = None) -> Settings:
+def load_settings(flags: Mapping[str, object] | None = None, flag_names: Mapping[str, str] | None = None) -> Settings:
     """The environment's settings with ``flags`` over them. A bad value is one ``EurosatError``
     naming it as the user gave it (``--port`` for a flag, ``EUROSAT_PORT`` otherwise), never
-    pydantic's multi-line report."""
-    flags = dict(flags or {})
+    pydantic's multi-line report. ``flag_names`` maps a setting to its flag where the two differ
+    (``deploy_wait_timeout``: ``--wait-timeout``)."""
+    flags, flag_names = dict(flags or {}), flag_names or {}
     try:
         return Settings(**flags)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             field = "_".join(map(str, error["loc"]))
-            name = f"--{field.replace('_', '-')}" if field in flags else f"EUROSAT_{field.upper()}"
+            name = (flag_names.get(field, f"--{field.replace('_', '-')}") if field in flags
+                    else f"EUROSAT_{field.upper()}")
             problems.append(f"{name}: {error['msg']}")
         raise EurosatError(f"invalid setting: {'; '.join(problems)}") from None
