@@ -212,27 +212,54 @@ def test_evaluate_refuses_a_missing_model(make_dataset, tmp_path, capsys):
     assert code == 2 and err.startswith("error: model URI") and "no such file or folder" in err
 
 
+def publish_teacher(common: list[str], tmp_path: Path, name: str, capsys, *flags: str) -> dict:
+    """Train and publish a one-epoch model to ``tmp_path/name``; its card."""
+    code, out, err = run_main(train.main, [*common, *flags, "--artifact-uri", str(tmp_path / name),
+                                           "--checkpoint-dir", str(tmp_path / f"{name}-ckpt"),
+                                           "--work-dir", str(tmp_path / f"{name}-work")], capsys)
+    assert code == 0, err
+    return json.loads((tmp_path / name / json.loads(out)["version"] / "model_card.json").read_text())
+
+
 def test_distilling_from_a_published_model_records_its_teacher(make_dataset, tmp_path, capsys):
-    data = make_dataset(4)
-    common = ["--data-dir", str(data), "--epochs", "1", *TRAIN_FLAGS]
-    code, out, _ = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "teacher"),
-                                         "--checkpoint-dir", str(tmp_path / "teacher-ckpt"),
-                                         "--work-dir", str(tmp_path / "teacher-work")], capsys)
-    assert code == 0
-    teacher = json.loads(out)
-    teacher_card = json.loads((tmp_path / "teacher" / teacher["version"] / "model_card.json").read_text())
+    common = ["--data-dir", str(make_dataset(4)), "--epochs", "1", *TRAIN_FLAGS]
+    teacher_card = publish_teacher(common, tmp_path, "teacher", capsys)
 
     code, out, err = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "student"),
                                            "--distill-from", str(tmp_path / "teacher"), *scratch(tmp_path)], capsys)
     assert code == 0, err
     student = json.loads(out)
     card = json.loads((tmp_path / "student" / student["version"] / "model_card.json").read_text())
-    assert card["training"]["teacher_version"] == teacher["version"]
+    assert card["training"]["teacher_version"] == teacher_card["version"]
     assert card["training"]["teacher_weights_sha256"] == teacher_card["weights_sha256"] != card["weights_sha256"]
+    assert card["training"]["co_teachers"] == []
     assert card["split"] == teacher_card["split"]
     assert card["training_seconds"] > teacher_card["training_seconds"]  # the teacher's time counts too
     soft = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)["soft_targets"]  # kept for --resume
     assert soft.shape == (20, 10) and torch.allclose(soft.sum(1), torch.ones(20))
+
+
+def test_distilling_from_two_models_learns_their_mean(make_dataset, tmp_path, capsys):
+    common = ["--data-dir", str(make_dataset(4)), "--epochs", "1", *TRAIN_FLAGS]
+    first = publish_teacher(common, tmp_path, "first", capsys)
+    second = publish_teacher(common, tmp_path, "second", capsys, "--lr", "1e-3")
+    alone = {}  # each teacher's own targets, from a run that learns from it only
+    for name in ("first", "second"):
+        publish_teacher(common, tmp_path, f"from-{name}", capsys, "--distill-from", str(tmp_path / name))
+        alone[name] = torch.load(tmp_path / f"from-{name}-ckpt" / "last.pt", weights_only=True)["soft_targets"]
+
+    code, out, err = run_main(train.main, [*common, "--artifact-uri", str(tmp_path / "student"), *scratch(tmp_path),
+                                           "--distill-from", str(tmp_path / "first"),
+                                           "--distill-from", str(tmp_path / "second")], capsys)
+    assert code == 0, err
+    card = json.loads((tmp_path / "student" / json.loads(out)["version"] / "model_card.json").read_text())
+    assert card["training"]["teacher_version"] == first["version"]
+    assert card["training"]["co_teachers"] == [{"version": second["version"],
+                                                "weights_sha256": second["weights_sha256"]}]
+    assert card["training_seconds"] > first["training_seconds"] + second["training_seconds"]
+    ensemble = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=True)["soft_targets"]
+    assert not torch.allclose(alone["first"], alone["second"])
+    assert torch.allclose(ensemble, (alone["first"] + alone["second"]) / 2, atol=1e-6)
 
 
 def test_distilling_from_a_model_of_another_split_is_refused(make_dataset, tiny_model_store, tmp_path, capsys):

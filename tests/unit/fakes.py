@@ -59,15 +59,16 @@ class FakeTrainer:
     def __init__(self, wrong: Mapping[str, str] | None = None) -> None:
         self.wrong = dict(wrong or {})
         self.trained_on: list[tuple[list[LabeledImage], list[LabeledImage]]] = []
-        self.teachers: list[TrainedModel | None] = []
+        self.teachers: list[list[TrainedModel]] = []  # of each train call
         self.predicted: list[LabeledImage] = []
         self.views: int | None = None  # of the last predict_probabilities call
 
-    def train(self, train, val, class_names, config: TrainingConfig, teacher=None) -> TrainedModel:
+    def train(self, train, val, class_names, config: TrainingConfig, teachers=()) -> TrainedModel:
         self.trained_on.append((list(train), list(val)))
-        self.teachers.append(teacher)
+        self.teachers.append(list(teachers))
         history = [{"epoch": e + 1, "val_accuracy": 0.5 + 0.1 * e} for e in range(config.epochs)]
-        return TrainedModel({"weights": "fake"}, config.architecture, tuple(class_names), history, 1.5)
+        # the "weights" are what it predicts, so two fakes that answer differently differ in sha256
+        return TrainedModel({"wrong": self.wrong}, config.architecture, tuple(class_names), history, 1.5)
 
     def predict_probabilities(
         self, model: TrainedModel, images: Sequence[LabeledImage], views: int = 1

@@ -9,7 +9,7 @@ import pytest
 
 from eurosat_service.domain.dataset import LabeledImage, fingerprint, stratified_split
 from eurosat_service.domain.errors import DatasetError, EurosatError, StoreAccessError
-from eurosat_service.domain.model_card import ModelCard, TrainingConfig
+from eurosat_service.domain.model_card import ModelCard, ModelRef, TrainingConfig
 from eurosat_service.domain.ports import TrainedModel
 from eurosat_service.service_layer.evaluation import evaluate_model
 from eurosat_service.service_layer.training import train_and_publish
@@ -25,11 +25,11 @@ def fake_png(report, path: Path) -> None:
     path.write_bytes(b"\x89PNG fake")
 
 
-def train(tmp_path: Path, store=None, trainer=None, source=None, config=CONFIG, teacher=None, version="v1"):
+def train(tmp_path: Path, store=None, trainer=None, source=None, config=CONFIG, teachers=(), version="v1"):
     return train_and_publish(
         source=source or FakeDatasetSource.with_counts(COUNTS), trainer=trainer or FakeTrainer(),
         store=store if store is not None else FakeArtifactStore(), config=config, workdir=tmp_path,
-        render_confusion_matrix=fake_png, version=version, teacher=teacher,
+        render_confusion_matrix=fake_png, version=version, teachers=teachers,
     )
 
 
@@ -96,20 +96,44 @@ def test_split_fractions_without_a_test_part_are_refused_before_training(tmp_pat
 
 
 # -- self-distillation ---------------------------------------------------------------------------
+def published_teacher(tmp_path: Path, trainer: FakeTrainer, version: str, config=CONFIG) -> TrainedModel:
+    store = FakeArtifactStore()
+    train(tmp_path / version, store, trainer, config=config, version=version)
+    return FakeTrainer().load(store.fetch(tmp_path / f"{version}-cache"))
+
+
 @pytest.fixture
 def teacher(tmp_path) -> TrainedModel:
-    store = FakeArtifactStore()
-    train(tmp_path / "teacher", store)
-    return FakeTrainer().load(store.fetch(tmp_path / "teacher-cache"))
+    return published_teacher(tmp_path, FakeTrainer(), "v1")
 
 
 def test_a_distilled_model_records_its_teacher_and_counts_its_training_time(tmp_path, teacher):
     trainer = FakeTrainer()
-    run = train(tmp_path, trainer=trainer, teacher=teacher, version="v2")
-    assert trainer.teachers == [teacher]
+    run = train(tmp_path, trainer=trainer, teachers=[teacher], version="v2")
+    assert trainer.teachers == [[teacher]]
     assert run.card.training.teacher_version == "v1"
     assert run.card.training.teacher_weights_sha256 == teacher.card.weights_sha256
+    assert run.card.training.co_teachers == ()
     assert run.card.training_seconds == 1.5 + teacher.seconds
+
+
+def test_an_ensemble_of_teachers_is_recorded_in_order_and_all_their_time_counts(tmp_path, teacher):
+    other = published_teacher(tmp_path, FakeTrainer(wrong={"Forest/Forest_1.jpg": "River"}), "v1b")
+    other = TrainedModel(other.network, other.architecture, other.class_names, [], 40.0, other.card)
+    trainer = FakeTrainer()
+    run = train(tmp_path, trainer=trainer, teachers=[teacher, other], version="v2")
+    assert trainer.teachers == [[teacher, other]]
+    assert run.card.training.teacher_version == "v1"  # the student starts from the first one's weights
+    assert run.card.training.co_teachers == (ModelRef(version="v1b", weights_sha256=other.card.weights_sha256),)
+    assert other.card.weights_sha256 != teacher.card.weights_sha256
+    assert run.card.training_seconds == 1.5 + teacher.seconds + 40.0
+
+
+def test_the_same_teacher_twice_is_refused(tmp_path, teacher):
+    trainer = FakeTrainer()
+    with pytest.raises(EurosatError, match="the same teacher is given twice"):
+        train(tmp_path, trainer=trainer, teachers=[teacher, teacher])
+    assert trainer.trained_on == []
 
 
 @pytest.mark.parametrize("change, error", [
@@ -121,7 +145,15 @@ def test_a_distilled_model_records_its_teacher_and_counts_its_training_time(tmp_
 def test_a_teacher_that_does_not_fit_the_run_is_refused_before_training(tmp_path, teacher, change, error):
     trainer = FakeTrainer()
     with pytest.raises(EurosatError, match=error):
-        train(tmp_path, trainer=trainer, config=CONFIG.model_copy(update=change), teacher=teacher)
+        train(tmp_path, trainer=trainer, config=CONFIG.model_copy(update=change), teachers=[teacher])
+    assert trainer.trained_on == []
+
+
+def test_a_second_teacher_of_another_split_is_refused_too(tmp_path, teacher):
+    other = published_teacher(tmp_path, FakeTrainer(), "v7", config=CONFIG.model_copy(update={"seed": 7}))
+    trainer = FakeTrainer()
+    with pytest.raises(DatasetError, match="the teacher v7 was trained on another split"):
+        train(tmp_path, trainer=trainer, teachers=[teacher, other])
     assert trainer.trained_on == []
 
 

@@ -75,7 +75,7 @@ class TorchTrainer:
         val: Sequence[LabeledImage],
         class_names: Sequence[str],
         config: TrainingConfig,
-        teacher: TrainedModel | None = None,
+        teachers: Sequence[TrainedModel] = (),
     ) -> TrainedModel:
         torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -99,12 +99,12 @@ class TorchTrainer:
         data_id = fingerprint(train) + fingerprint(val)
         if self.resume:
             self._restore(network, optimizer, scheduler, generator, state, config, data_id)
-        if teacher is not None:
+        if teachers:
             if state["epoch"] == 0:
-                network.load_state_dict(teacher.network.state_dict())
+                network.load_state_dict(teachers[0].network.state_dict())
             if state["soft_targets"] is None:  # kept in the checkpoints: computed once per run
                 started = time.monotonic()
-                state["soft_targets"] = self.dihedral_probabilities(teacher.network, x_train)
+                state["soft_targets"] = self.ensemble_probabilities([t.network for t in teachers], x_train)
                 state["seconds"] += time.monotonic() - started  # part of this run's training time
 
         for epoch in range(state["epoch"], config.epochs):
@@ -209,6 +209,11 @@ class TorchTrainer:
         """Class probabilities averaged over each image's eight flips/rotations: a teacher's
         test-time-augmented answer, which a student then learns to give in one pass."""
         return self.view_probabilities(network, x, views=8, batch_size=batch_size, desc="teacher (8 views)")
+
+    def ensemble_probabilities(self, networks: Sequence[torch.nn.Module], x: torch.Tensor) -> torch.Tensor:
+        """The mean of several teachers' eight-view averages: an ensemble's answer, which usually
+        beats each member's (their errors differ), for one student to learn."""
+        return torch.stack([self.dihedral_probabilities(network, x) for network in networks]).mean(0)
 
     def _score(self, network, x, y) -> tuple[float, float]:
         if not len(x):

@@ -18,6 +18,15 @@ class Normalization(BaseModel):
 EUROSAT_NORMALIZATION = Normalization(mean=(0.3444, 0.3803, 0.4078), std=(0.2027, 0.1369, 0.1156))
 
 
+class ModelRef(BaseModel):
+    """Which published model: its version and the sha256 of its weights."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    weights_sha256: str
+
+
 class TrainingConfig(BaseModel):
     """Hyper-parameters of a run; recorded in the card so a run can be repeated."""
 
@@ -35,10 +44,12 @@ class TrainingConfig(BaseModel):
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     threads: int = Field(default=2, ge=1)
     pretrained: bool = False
-    # Self-distillation: the run starts from this published model's weights and learns from its
+    # Distillation: the run starts from this published model's weights and learns from its
     # eight-view (dihedral) average as well as from the labels; see ``service_layer/training``.
     teacher_version: str | None = None
     teacher_weights_sha256: str | None = None
+    # An ensemble of teachers: these models' eight-view averages join the first teacher's (mean)
+    co_teachers: tuple[ModelRef, ...] = ()
     distill_weight: float = Field(default=0.5, ge=0, le=1)
 
 

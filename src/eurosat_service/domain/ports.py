@@ -57,10 +57,11 @@ class Trainer(Protocol):
         val: Sequence[LabeledImage],
         class_names: Sequence[str],
         config: TrainingConfig,
-        teacher: TrainedModel | None = None,
+        teachers: Sequence[TrainedModel] = (),
     ) -> TrainedModel:
-        """Train from scratch, or with a ``teacher``: start from its weights and fit its
-        eight-view (flips and rotations) average probabilities on ``train`` beside the labels."""
+        """Train from scratch, or with ``teachers``: start from the first one's weights and fit
+        the mean of their eight-view (flips and rotations) average probabilities on ``train``
+        beside the labels."""
         ...
 
     def predict_probabilities(

@@ -61,10 +61,13 @@ class Container(containers.DeclarativeContainer):
     confusion_matrix_renderer = providers.Object(
         deferred("eurosat_service.adapters.confusion_matrix_png:render_confusion_matrix")
     )
-    # a verified local model.pt for config.model_uri (S3 objects are cached in model_cache_dir)
+    # a verified local model.pt for config.model_uri, or for the URI given to model_file_at (a
+    # teacher's); S3 objects are cached in model_cache_dir
     model_file = providers.Singleton(
         resolve_model_file, config.model_uri, config.model_cache_dir, s3_client=s3_client.provider
     )
+    model_file_at = providers.Factory(resolve_model_file, cache_dir=config.model_cache_dir,
+                                      s3_client=s3_client.provider)
 
     # Inference engine: the loaded model, its micro-batcher and the service's metrics
     workers = providers.Callable(inference_workers, config.inference_workers)

@@ -42,9 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=DEFAULTS.seed)
     p.add_argument("--threads", type=int, default=DEFAULTS.threads, help="torch CPU threads")
     p.add_argument("--pretrained", action="store_true", help="start from torchvision's ImageNet weights")
-    p.add_argument("--distill-from", metavar="MODEL_URI",
-                   help="self-distillation: start from this published model (same data, seed and "
-                        "architecture) and learn its eight-view flip/rotation average beside the labels")
+    p.add_argument("--distill-from", metavar="MODEL_URI", action="append", default=[],
+                   help="distillation: start from this published model (same data, seed and architecture) "
+                        "and learn its eight-view flip/rotation average beside the labels; repeat it to "
+                        "learn the mean of several models' (the student starts from the first)")
     p.add_argument("--distill-weight", type=float, default=DEFAULTS.distill_weight,
                    help="share of the loss given to the teacher's probabilities (0-1)")
     p.add_argument("--no-progress", action="store_true", help="log epochs only, no progress bars")
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     config = training_config(args)
     overrides = {k: v for k, v in {
         "data_dir": args.data_dir, "artifact_uri": args.artifact_uri,
-        "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir, "model_uri": args.distill_from,
+        "checkpoint_dir": args.checkpoint_dir, "work_dir": args.work_dir,
     }.items() if v is not None}
     container = build_container(resume=args.resume, **overrides)
     store = container.artifact_store()
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         container.config.data_dir.from_value(download_eurosat(Path(container.config.data_dir())))
     trainer = container.trainer()
     trainer.show_progress = not args.no_progress
-    teacher = trainer.load(container.model_file()) if args.distill_from else None
+    teachers = [trainer.load(container.model_file_at(uri)) for uri in args.distill_from]
     run = train_and_publish(
         source=container.dataset(),
         trainer=trainer,
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=Path(container.config.work_dir()),
         render_confusion_matrix=container.confusion_matrix_renderer(),
         name=args.name,
-        teacher=teacher,
+        teachers=teachers,
     )
     print(json.dumps({
         "version": run.card.version, "artifact": run.published.uri, "sha256": run.published.sha256,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -14,7 +14,7 @@ from eurosat_service.domain.dataset import MIN_IMAGES_PER_CLASS, DataSplit, Labe
 from eurosat_service.domain.errors import DatasetError, EurosatError
 from eurosat_service.domain.evaluation import EvaluationReport
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
-from eurosat_service.domain.model_card import EUROSAT_NORMALIZATION, ModelCard, TrainingConfig
+from eurosat_service.domain.model_card import EUROSAT_NORMALIZATION, ModelCard, ModelRef, TrainingConfig
 from eurosat_service.domain.ports import ArtifactStore, DatasetSource, PublishedArtifact, TrainedModel, Trainer
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def train_and_publish(
     render_confusion_matrix: Callable[[EvaluationReport, Path], None],
     name: str = "eurosat-resnet18",
     version: str | None = None,
-    teacher: TrainedModel | None = None,
+    teachers: Sequence[TrainedModel] = (),
 ) -> TrainingRun:
     # A missing bucket, refused credentials or a read-only folder fail now, not after hours of training
     store.check_writable()
@@ -71,12 +71,10 @@ def train_and_publish(
     split = stratified_split(images, config.split_fractions, config.seed)
     check_every_class_is_held_out(split, images)
     log.info("split (seed %d): %s", config.seed, split.summary().counts)
-    teacher_seconds = 0.0
-    if teacher is not None:
-        config = with_teacher(config, teacher, split)
-        teacher_seconds = teacher.seconds
+    if teachers:
+        config = with_teachers(config, teachers, split)
 
-    model = trainer.train(split.train, split.val, class_names, config, teacher=teacher)
+    model = trainer.train(split.train, split.val, class_names, config, teachers=teachers)
     report = evaluate(trainer, model, split, class_names)
     log.info("test accuracy %.4f, macro-F1 %.4f on %d images", report.accuracy, report.macro_f1, report.num_images)
 
@@ -94,7 +92,8 @@ def train_and_publish(
                  "best_val_accuracy": max((h["val_accuracy"] for h in model.history), default=val_accuracy)},
         split=split.summary(),
         training=config,
-        training_seconds=round(model.seconds + teacher_seconds, 1),  # a distilled model's include its teacher's
+        # a distilled model's include its teachers'
+        training_seconds=round(model.seconds + sum(t.seconds for t in teachers), 1),
         library_versions=library_versions(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
@@ -134,12 +133,27 @@ def check_every_class_is_held_out(split: DataSplit, images: list[LabeledImage]) 
                        "add images or remove the class folder")
 
 
-def with_teacher(config: TrainingConfig, teacher: TrainedModel, split: DataSplit) -> TrainingConfig:
-    """Record the teacher in the run's configuration, once it is proven safe to learn from.
+def with_teachers(config: TrainingConfig, teachers: Sequence[TrainedModel], split: DataSplit) -> TrainingConfig:
+    """Record the teachers in the run's configuration, once each is proven safe to learn from.
 
-    The student starts from the teacher's weights, so the teacher must have been trained on this
-    very split: had it seen this run's validation or test images, the student would inherit that
-    knowledge and its held-out scores would be worth nothing."""
+    The student starts from the first teacher's weights and learns every teacher's answers on
+    the training images, so each must have been trained on this very split: had one seen this
+    run's validation or test images, the student would inherit that knowledge and its held-out
+    scores would be worth nothing."""
+    refs = [_proven_teacher(teacher, split) for teacher in teachers]
+    if len({ref.weights_sha256 for ref in refs}) < len(refs):
+        raise EurosatError("the same teacher is given twice: give each --distill-from model once")
+    first = teachers[0].card
+    if first.architecture != config.architecture:
+        raise EurosatError(f"the student starts from the first teacher's weights: use --architecture "
+                           f"{first.architecture} (not {config.architecture})")
+    if config.pretrained:
+        raise EurosatError("--pretrained and a teacher both choose the starting weights: pick one")
+    return config.model_copy(update={"teacher_version": refs[0].version, "teacher_weights_sha256":
+                                     refs[0].weights_sha256, "co_teachers": tuple(refs[1:])})
+
+
+def _proven_teacher(teacher: TrainedModel, split: DataSplit) -> ModelRef:
     card = teacher.card
     if card is None or card.split is None:
         raise DatasetError("the teacher model's card records no data split, so it cannot be proven "
@@ -151,13 +165,7 @@ def with_teacher(config: TrainingConfig, teacher: TrainedModel, split: DataSplit
             f"this run's (teacher: seed {card.split.seed}, {card.split.counts}; this run: seed "
             f"{ours.seed}, {ours.counts}); distil only from a model of the same data and --seed"
         )
-    if card.architecture != config.architecture:
-        raise EurosatError(f"the student starts from the teacher's weights: use --architecture "
-                           f"{card.architecture} (not {config.architecture})")
-    if config.pretrained:
-        raise EurosatError("--pretrained and a teacher both choose the starting weights: pick one")
-    return config.model_copy(update={"teacher_version": card.version,
-                                     "teacher_weights_sha256": card.weights_sha256})
+    return ModelRef(version=card.version, weights_sha256=card.weights_sha256)
 
 
 def evaluate(trainer: Trainer, model, split: DataSplit, class_names: tuple[str, ...]) -> EvaluationReport:
