@@ -160,6 +160,28 @@ def test_down_leaves_a_same_named_repository_of_another_region_alone(moto, prefi
     ecr.delete_repository(repositoryName=repository)
 
 
+def test_the_same_prefix_in_another_region_never_touches_this_regions_iam_roles(moto, prefix, capsys):
+    """IAM roles are global: `up` or `down` under this prefix in another region (or by a typo in
+    --region) must neither rewrite nor delete the roles the deployment here runs with."""
+    image = IMAGE.format(tag="v1")
+    assert run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image)[0] == 0
+    iam, role = moto.client("iam"), f"{prefix}-execution-role"
+
+    def policy() -> dict:
+        return iam.get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
+
+    before = policy()
+    code, _, err = run_deploy(capsys, "up", "--region", "eu-north-1", "--name-prefix", prefix, "--image-uri", image)
+    assert code == 2 and f"error: IAM role {role} belongs to deployment {prefix!r} in region us-east-1" in err
+    assert "Traceback" not in err and policy() == before
+    code, out, err = run_deploy(capsys, "down", "--region", "eu-north-1", "--name-prefix", prefix)
+    assert code == 0, out + err
+    assert f"deleted log group /ecs/{prefix}-api" in out  # what the refused `up` made there
+    assert f"IAM role {role}" not in out and len(moto.made_by(prefix)) == 6
+    assert run_deploy(capsys, "down", "--name-prefix", prefix)[0] == 0
+    assert moto.made_by(prefix) == []
+
+
 def test_plan_and_dry_run_show_resources_and_cost_and_make_nothing(moto, prefix, capsys):
     shell = build_container()
     code, out, _ = run_deploy(capsys, "plan", "--name-prefix", prefix, "--cpu", "512", "--memory", "1024",

@@ -8,6 +8,8 @@
   prefix, so a missing object is a clear 404 rather than an AccessDenied.
 
 Roles live under the ``/eurosat-service/`` path and carry the deployment's tags, so `down` finds them.
+IAM is global, so they also carry the region (``REGION_TAG``): `up` or `down` of the same prefix in
+another region neither rewrites nor deletes the roles a deployment here runs with.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from botocore.exceptions import ClientError
 
 from eurosat_service.adapters.aws_errors import error_code, translates_aws_errors
 from eurosat_service.adapters.aws_tags import as_dict, key_value
-from eurosat_service.domain.deployment import EcrImage, Ensured, carries
+from eurosat_service.domain.deployment import DEPLOYMENT_TAG_KEY, EcrImage, Ensured, carries
 from eurosat_service.domain.errors import DeploymentError
 from eurosat_service.domain.model_uri import S3Model
 from eurosat_service.domain.ports import CloudAccount
 
 PATH = "/eurosat-service/"
 POLICY_NAME = "least-privilege"
+REGION_TAG = "eurosat-service:region"
 
 
 def trust_policy(account: str) -> dict:
@@ -88,9 +91,9 @@ class IamTaskRoles:
         return self._ensure(name, "eurosat-service API: read its model from S3", model_read_policy(model), tags)
 
     def find(self, tags: Mapping[str, str]) -> list[str]:
-        found = []
+        found, wanted = [], self._regional(tags)
         for page in self.client.get_paginator("list_roles").paginate(PathPrefix=PATH):
-            found += [r["RoleName"] for r in page["Roles"] if carries(self._tags(r["RoleName"]), tags)]
+            found += [r["RoleName"] for r in page["Roles"] if carries(self._tags(r["RoleName"]), wanted)]
         return found
 
     def delete(self, name: str) -> bool:
@@ -119,16 +122,18 @@ class IamTaskRoles:
         if role is None:
             role = self.client.create_role(
                 RoleName=name, Path=PATH, Description=description,
-                AssumeRolePolicyDocument=json.dumps(trust), Tags=key_value(tags),
+                AssumeRolePolicyDocument=json.dumps(trust), Tags=key_value(self._regional(tags)),
             )["Role"]
-        elif not carries(self._tags(name), tags):
-            raise DeploymentError(f"IAM role {name} exists but was not created by this job (its tags differ); "
-                                  "choose another --name-prefix")
+        elif not carries(found := self._tags(name), self._regional(tags)):
+            raise DeploymentError(_refusal(name, found, tags))
         elif _document(role.get("AssumeRolePolicyDocument")) != trust:
             self.client.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
         if created or self._inline_policy(name) != policy:
             self.client.put_role_policy(RoleName=name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
         return Ensured(role["Arn"], created)
+
+    def _regional(self, tags: Mapping[str, str]) -> dict[str, str]:
+        return {**tags, REGION_TAG: self.region}
 
     def _get(self, name: str) -> dict | None:
         try:
@@ -148,6 +153,16 @@ class IamTaskRoles:
 
     def _tags(self, name: str) -> dict[str, str]:
         return as_dict(self.client.list_role_tags(RoleName=name).get("Tags"))
+
+
+def _refusal(name: str, found: Mapping[str, str], tags: Mapping[str, str]) -> str:
+    """Why an existing role is not this deployment's: another region's deployment of the same
+    prefix (role names are global), or not this tool's at all."""
+    if carries(found, tags):
+        return (f"IAM role {name} belongs to deployment {tags[DEPLOYMENT_TAG_KEY]!r} in region "
+                f"{found.get(REGION_TAG, '(not recorded)')} (IAM roles are global): choose another "
+                "--name-prefix for this region")
+    return f"IAM role {name} exists but was not created by this job (its tags differ); choose another --name-prefix"
 
 
 def _document(value: Any) -> Any:
