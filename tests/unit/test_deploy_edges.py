@@ -136,3 +136,15 @@ def test_a_bad_flag_is_named_as_the_user_typed_it():
     with pytest.raises(EurosatError) as refused:
         deploy.main(["up", "--wait-timeout", "0"])
     assert str(refused.value) == "invalid setting: --wait-timeout: Input should be greater than 0"
+
+
+def test_a_log_limit_below_one_is_refused_as_a_usage_error(capsys):
+    """``logs --limit -1`` reached ``deque(maxlen=-1)`` in the adapter: a ValueError traceback."""
+    from eurosat_service.entrypoints import deploy
+
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit) as refused:
+            deploy.build_parser().parse_args(["logs", "--limit", bad])
+        assert refused.value.code == 2
+        assert f"--limit: must be at least 1, got {bad}" in capsys.readouterr().err
+    assert deploy.build_parser().parse_args(["logs", "--limit", "5"]).limit == 5

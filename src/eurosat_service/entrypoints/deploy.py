@@ -19,7 +19,7 @@ from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec, L
 from eurosat_service.domain.errors import DeploymentError, InvalidDeploymentConfig
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
-from eurosat_service.entrypoints.deploy_args import parse_env, parse_since
+from eurosat_service.entrypoints.deploy_args import at_least_one, parse_env, parse_since
 from eurosat_service.entrypoints.deploy_progress import WaitBars
 from eurosat_service.entrypoints.last_image import last_image_file, read_last_image
 from eurosat_service.entrypoints.settings import load_settings
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs = commands.add_parser("logs", parents=[common], help="the service's latest CloudWatch log events")
     logs.add_argument("--since", default="10m", help="30s, 10m, 2h, 1d or an ISO time (default 10m)")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new events until Ctrl-C")
-    logs.add_argument("--limit", type=int, default=200, help="at most this many of the latest events")
+    logs.add_argument("--limit", type=at_least_one, default=200, help="at most this many of the latest events")
     smoke = commands.add_parser("smoke", parents=[common],
                                 help="GET /readyz and POST /predict with a real EuroSAT image: pass or fail")
     smoke.add_argument("--url", help="base URL to test (default: the deployment's public endpoint)")

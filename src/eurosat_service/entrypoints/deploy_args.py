@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import time
 from datetime import datetime, timezone
@@ -19,6 +20,18 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
             raise InvalidDeploymentConfig(f"--env expects KEY=VALUE, got {pair!r}")
         env[key] = value
     return env
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type for counts: ``--limit -1`` would otherwise crash the log reader (a deque's
+    maxlen), and ``--limit 0`` would print nothing while saying there were no events."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def parse_since(text: str, now: float | None = None) -> int:
