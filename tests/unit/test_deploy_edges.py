@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from eurosat_service.adapters.aws_errors import aws_errors, translates_aws_errors
+from eurosat_service.adapters.aws_errors import NO_REGION, aws_errors, translates_aws_errors
 from eurosat_service.adapters.ecs_fargate_deployer import fingerprint, task_definition_request
 from eurosat_service.adapters.iam_task_role import execution_policy, model_read_policy, trust_policy
 from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec
@@ -148,3 +148,45 @@ def test_a_log_limit_below_one_is_refused_as_a_usage_error(capsys):
         assert refused.value.code == 2
         assert f"--limit: must be at least 1, got {bad}" in capsys.readouterr().err
     assert deploy.build_parser().parse_args(["logs", "--limit", "5"]).limit == 5
+
+
+@pytest.fixture
+def aws_config(tmp_path, monkeypatch):
+    """An ~/.aws/config of the test's own, and no region in the environment."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "EUROSAT_AWS_REGION", "AWS_PROFILE", "EUROSAT_AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "aws-config"
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    return config
+
+
+def test_the_region_is_the_profiles_unless_given(aws_config):
+    """As with the AWS CLI: a profile that says eu-west-1 deploys there, not to a default of ours."""
+    from eurosat_service.entrypoints.container import build_container
+
+    aws_config.write_text("[default]\nregion = eu-west-1\n[profile work]\nregion = ap-south-1\n")
+    assert build_container().aws_region() == "eu-west-1"
+    assert build_container(aws_profile="work").aws_region() == "ap-south-1"
+    assert build_container(aws_profile="work", aws_region="us-east-2").aws_region() == "us-east-2"
+
+
+def test_no_region_anywhere_is_one_clear_error(aws_config, capsys):
+    from eurosat_service.entrypoints import cli, deploy
+
+    aws_config.write_text("[default]\n")
+    for argv in (["status"], ["down"], ["up", "--image-uri", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/x:1"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.run(lambda: deploy.main(argv))  # noqa: B023 (called at once)
+        assert exited.value.code == 2
+        assert capsys.readouterr().err == f"error: {NO_REGION}\n"
+
+
+def test_an_unknown_profile_is_one_clear_error(aws_config, capsys):
+    from eurosat_service.entrypoints import cli, deploy
+
+    aws_config.write_text("[default]\nregion = eu-west-1\n")
+    with pytest.raises(SystemExit) as exited:
+        cli.run(lambda: deploy.main(["status", "--profile", "nope"]))
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("error: The config profile (nope) could not be found")

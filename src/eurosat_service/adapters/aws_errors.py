@@ -34,6 +34,8 @@ DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Una
 NO_CREDENTIALS = ("no AWS credentials found: run `aws configure` (or `aws sso login`), pass --profile, "
                   "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 
+NO_REGION = ("no AWS region: pass --region, set EUROSAT_AWS_REGION or AWS_REGION, or set `region` "
+             "in your AWS profile (`aws configure`)")
 T = TypeVar("T")
 
 
@@ -52,7 +54,7 @@ def aws_errors(action: str) -> Iterator[None]:
     except TokenRetrievalError as exc:
         raise CloudAccessError(f"AWS SSO session expired: run `aws sso login` ({exc})") from exc
     except NoRegionError as exc:
-        raise CloudAccessError("no AWS region: pass --region or set EUROSAT_AWS_REGION") from exc
+        raise CloudAccessError(NO_REGION) from exc
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
         raise CloudAccessError(f"cannot reach AWS while {action}: {exc} (check the network or --endpoint-url)") from exc
     except ClientError as exc:

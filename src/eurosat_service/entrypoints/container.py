@@ -48,6 +48,7 @@ class Container(containers.DeclarativeContainer):
     boto3_session = providers.Singleton(
         aws_session.make_session, region=config.aws_region, profile=config.aws_profile
     )
+    aws_region = providers.Callable(aws_session.session_region, boto3_session.provider)  # the one in use
     s3_client = providers.Singleton(
         aws_session.make_client, boto3_session, "s3", endpoint_url=config.aws_endpoint_url
     )
@@ -94,7 +95,7 @@ class Container(containers.DeclarativeContainer):
     ecr_client = providers.Singleton(lazy_client, boto3_session.provider, "ecr", aws_endpoint)
     cloud_account = providers.Singleton(StsCloudAccount, sts_client)
     cloudwatch_logs = providers.Singleton(CloudWatchLogs, logs_client)  # the LogGroups and LogReader ports
-    task_roles = providers.Singleton(IamTaskRoles, iam_client, cloud_account, config.aws_region)
+    task_roles = providers.Singleton(IamTaskRoles, iam_client, cloud_account, aws_region)
     network = providers.Singleton(Ec2Network, ec2_client)
     deployer = providers.Singleton(EcsFargateDeployer, ecs_client)
     cloud = providers.Factory(Cloud, account=cloud_account, log_groups=cloudwatch_logs, roles=task_roles,

@@ -156,7 +156,7 @@ def _spec(args: argparse.Namespace, container: Container, need_image: bool) -> D
             f"no image to deploy: pass --image-uri, or run `{PROG} image` first (it records the pushed "
             f"image in {last_image_file()})")
     return DeploymentSpec(
-        names=_names(container), region=config.aws_region() or "", image_uri=image or "",
+        names=_names(container), region=container.aws_region(), image_uri=image or "",
         cpu=config.deploy_cpu(), memory=config.deploy_memory(), desired_count=config.deploy_desired_count(),
         log_retention_days=config.deploy_log_retention_days(), model_uri=config.deploy_model_uri() or None,
         environment=parse_env(getattr(args, "env", None) or []),
@@ -205,7 +205,7 @@ def cmd_up(args: argparse.Namespace, container: Container) -> int:
 
 def cmd_status(args: argparse.Namespace, container: Container) -> int:
     names = _names(container)
-    region = container.config.aws_region()
+    region = container.aws_region()
     probe = None if args.no_probe else container.endpoint_probe()
     result = launch.status(names, region, _cloud(container), probe)
     if args.json:
@@ -256,7 +256,7 @@ def cmd_smoke(args: argparse.Namespace, container: Container) -> int:
     image = _read_image(args.image) if args.image else smoke_image()  # before any AWS call
     url = args.url
     if not url:
-        current = launch.status(_names(container), container.config.aws_region(), _cloud(container))
+        current = launch.status(_names(container), container.aws_region(), _cloud(container))
         if not current.endpoint:
             raise DeploymentError("the deployment has no public endpoint yet (see `status`); pass --url")
         url = current.endpoint
@@ -270,7 +270,7 @@ def cmd_smoke(args: argparse.Namespace, container: Container) -> int:
 
 def cmd_down(args: argparse.Namespace, container: Container) -> int:
     names = _names(container)
-    region = container.config.aws_region()
+    region = container.aws_region()
     repository = None
     with aws_errors("opening the AWS session"):  # every adapter built inside: none may leak a boto3 error
         cloud = container.cloud()

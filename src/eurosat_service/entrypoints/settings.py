@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(default=20.0, ge=0)  # graceful shutdown: in-flight requests
 
     # AWS (region, profile and endpoint; credentials come from boto3's usual chain)
-    aws_region: str = "us-east-1"
+    aws_region: str | None = None  # None: AWS_REGION, AWS_DEFAULT_REGION or the profile's, as the AWS CLI
     aws_profile: str | None = None
     aws_endpoint_url: str | None = None
 
