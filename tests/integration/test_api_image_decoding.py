@@ -70,3 +70,35 @@ def test_pillow_warnings_about_an_upload_never_reach_stderr(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "decoded\n"
     assert done.stderr == ""
+
+
+def corrupt_lzw_tiff() -> bytes:
+    """A 64x64 LZW-compressed TIFF whose strip is scrambled: libtiff decodes it, fails, and
+    reports the error through its own handler (which by default prints to stderr)."""
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 50).convert("RGB").save(buffer, "TIFF", compression="tiff_lzw")
+    data = bytearray(buffer.getvalue())
+    for n in range(200, 260):
+        data[n] ^= 0x5A
+    return bytes(data)
+
+
+@pytest.mark.timeout(300)
+def test_libtiff_errors_about_a_corrupt_upload_never_reach_stderr(tmp_path) -> None:
+    upload = tmp_path / "corrupt.tiff"
+    upload.write_bytes(corrupt_lzw_tiff())
+    script = (
+        "import sys\n"
+        "import eurosat_service.adapters.torch_classifier\n"
+        "from eurosat_service.adapters.preprocessing import decode_rgb\n"
+        "from eurosat_service.domain.errors import InvalidImage\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "try:\n"
+        "    decode_rgb(data)\n"
+        "except InvalidImage:\n"
+        "    print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(upload)], capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "refused\n"
+    assert done.stderr == ""  # not libtiff's "Using code not yet in table." amid the JSON log lines

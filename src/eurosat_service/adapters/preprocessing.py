@@ -15,6 +15,7 @@ What happens to inputs that are not 64x64 RGB JPEGs like EuroSAT's:
 
 from __future__ import annotations
 
+import ctypes
 import io
 import warnings
 
@@ -50,6 +51,30 @@ Image.MAX_IMAGE_PIXELS = None
 # swaps the process-wide filter list (not thread-safe, and the workers decode at once) and
 # resets every warning registry, so each warning shown once per place showed on every request.
 warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+
+
+def _silence_libtiff() -> None:
+    """libtiff prints its errors about a corrupt TIFF ("Using code not yet in table.") to stderr
+    itself, raw text amid the JSON logs; Pillow raises them as an ``OSError`` anyway (a 422).
+    So its error and warning handlers (process-wide) are unset, in the libtiff Pillow loaded."""
+    try:
+        with open("/proc/self/maps") as maps:  # Linux; elsewhere the messages stay
+            mapped = {fields[5] for line in maps if len(fields := line.rstrip("\n").split(maxsplit=5)) == 6}
+    except OSError:
+        return
+    for path in mapped:
+        if not path.rpartition("/")[2].startswith("libtiff"):
+            continue
+        try:
+            libtiff = ctypes.CDLL(path)  # the library already loaded: the same handlers
+        except OSError:
+            continue
+        for setter in (libtiff.TIFFSetErrorHandler, libtiff.TIFFSetWarningHandler):
+            setter.argtypes, setter.restype = [ctypes.c_void_p], ctypes.c_void_p
+            setter(None)
+
+
+_silence_libtiff()
 
 
 def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
