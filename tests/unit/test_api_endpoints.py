@@ -41,6 +41,15 @@ def test_batch_refuses_more_files_than_the_configured_maximum() -> None:
         assert client.post("/predict/batch", files=[image("files", b"river-tile")] * 3).status_code == 200
 
 
+def test_predict_refuses_several_files_instead_of_answering_for_one_of_them() -> None:
+    with api_client() as client:
+        response = client.post("/predict", files=[image("file", b"forest-tile"), image("file", b"river-tile")])
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "too_many_files", "detail": "2 files sent; /predict takes one (send several to /predict/batch)",
+        }
+
+
 def test_concurrent_requests_share_micro_batches() -> None:
     fake = fake_classifier(delay=0.05)
     with api_client(fake, max_wait_ms=20.0, max_batch_size=16) as client:

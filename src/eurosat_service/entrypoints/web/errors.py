@@ -42,7 +42,7 @@ class TooManyFiles(EurosatError):
 PREDICT_ERRORS = {
     413: {"model": ErrorOut, "description": "upload above the size limit, or an image with too many pixels"},
     415: {"model": ErrorOut, "description": "not an image format the service can read"},
-    422: {"model": ErrorOut, "description": "missing field, corrupt or truncated image"},
+    422: {"model": ErrorOut, "description": "missing field, too many files, corrupt or truncated image"},
     503: {"model": ErrorOut, "description": "the inference queue is full; retry after `Retry-After` seconds"},
 }
 

@@ -18,6 +18,7 @@ ImageFiles = Annotated[list[UploadFile], File(description="several images, answe
 
 @router.post("/predict", response_model=PredictionOut, summary="Classify one image")
 async def predict(request: Request, file: ImageFile, inference: Inference) -> PredictionOut:
+    await _refuse_extra_files(request)
     done = await inference.classify([await file.read()])
     request.state.images, request.state.batch_size = 1, done.batch_size
     return PredictionOut.of(done.results[0])
@@ -32,3 +33,11 @@ async def predict_batch(
     done = await inference.classify([await f.read() for f in files])
     request.state.images, request.state.batch_size = len(files), done.batch_size
     return BatchPredictionOut(predictions=[PredictionOut.of(p) for p in done.results])
+
+
+async def _refuse_extra_files(request: Request) -> None:
+    """FastAPI hands ``/predict`` the last of several ``file`` fields: the others would go
+    unanswered, and the answer would read as if it were for the first."""
+    sent = len((await request.form()).getlist("file"))  # the form FastAPI parsed (cached)
+    if sent > 1:
+        raise TooManyFiles(f"{sent} files sent; /predict takes one (send several to /predict/batch)")
