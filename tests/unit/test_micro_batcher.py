@@ -232,6 +232,35 @@ def test_inference_service_decodes_and_names_the_bad_image(decode_in: str) -> No
     assert not service.ready
 
 
+class CrashingDecoder(FakeClassifier):
+    """Fails to decode ``CRASH`` with what no decoder should raise (a bug, not a bad image)."""
+
+    def decode(self, image: bytes) -> bytes:
+        if image == b"CRASH":
+            raise RuntimeError("decoder bug")
+        return super().decode(image)
+
+
+@pytest.mark.parametrize("decode_in", ["request", "worker"])
+def test_an_image_that_crashes_the_decoder_fails_its_own_request_only(decode_in: str) -> None:
+    fake = CrashingDecoder(make_card(("Forest", "River", "SeaLake")), answers={b"river": "River"})
+    # batches close when full: both requests ride in one
+    service = InferenceService(fake, max_batch_size=2, max_wait_ms=1000, decode_in=decode_in)
+    service.start()
+
+    async def main():
+        return await asyncio.gather(service.classify([b"CRASH"]), service.classify([b"river"]),
+                                    return_exceptions=True)
+
+    try:
+        crashed, answered = run(main())
+    finally:
+        service.stop()
+    assert isinstance(crashed, RuntimeError)
+    assert not isinstance(answered, BaseException), answered
+    assert [p.label for p in answered.results] == ["River"]
+
+
 def test_several_workers_run_batches_at_once() -> None:
     seen: set[str] = set()
     both_running = threading.Barrier(2, timeout=5)

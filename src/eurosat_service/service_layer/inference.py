@@ -88,16 +88,16 @@ class InferenceService:
         _raise_first_error(done.results)
         return done
 
-    def _decode_and_predict(self, images: list[bytes]) -> list[Prediction | EurosatError]:
+    def _decode_and_predict(self, images: list[bytes]) -> list[Prediction | Exception]:
         decoded: list[Any] = []
         for image in images:
             try:
                 decoded.append(self.classifier.decode(image))
-            except EurosatError as exc:  # this image fails alone; the rest of the batch runs
-                decoded.append(exc)
-        good = [d for d in decoded if not isinstance(d, EurosatError)]
+            except Exception as exc:  # noqa: BLE001  # this image fails alone; the rest of the batch
+                decoded.append(exc)  # (other clients' uploads) runs, even when the decoder has a bug
+        good = [d for d in decoded if not isinstance(d, Exception)]
         predictions = iter(self.classifier.predict_decoded(good))
-        return [d if isinstance(d, EurosatError) else next(predictions) for d in decoded]
+        return [d if isinstance(d, Exception) else next(predictions) for d in decoded]
 
 
 def _raise_first_error(results: Sequence[Any]) -> None:
