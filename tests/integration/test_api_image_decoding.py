@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from eurosat_service.adapters.preprocessing import decode_rgb
+from eurosat_service.domain.errors import UnsupportedImageFormat
 
 
 def gray_tiff(mode: str, values: list[int], side: int = 64) -> bytes:
@@ -102,3 +103,24 @@ def test_libtiff_errors_about_a_corrupt_upload_never_reach_stderr(tmp_path) -> N
     assert done.returncode == 0, done.stderr
     assert done.stdout == "refused\n"
     assert done.stderr == ""  # not libtiff's "Using code not yet in table." amid the JSON log lines
+
+
+def multiband_tiff(bands: int = 13, side: int = 64) -> bytes:
+    """An uncompressed 16-bit TIFF of ``bands`` bands, like EuroSAT's multispectral tiles
+    (which Pillow cannot open), written tag by tag."""
+    pixels = bytes(2 * bands * side * side)
+    per_band = 8 + len(pixels)  # BitsPerSample, one short per band, right after the pixels
+    tags = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, bands, per_band), (259, 3, 1, 1), (262, 3, 1, 1),
+            (273, 4, 1, 8), (277, 3, 1, bands), (278, 4, 1, side), (279, 4, 1, len(pixels))]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHI", tag, kind, count) + struct.pack("<HH" if kind == 3 and count == 1 else "<I", value,
+                                                             *([0] if kind == 3 and count == 1 else []))
+        for tag, kind, count, value in tags) + struct.pack("<I", 0)
+    head = b"II*\x00" + struct.pack("<I", per_band + 2 * bands)
+    return head + pixels + struct.pack(f"<{bands}H", *[16] * bands) + ifd
+
+
+def test_a_tiff_pillow_cannot_read_is_not_called_an_image_in_no_supported_format() -> None:
+    with pytest.raises(UnsupportedImageFormat) as refused:
+        decode_rgb(multiband_tiff())
+    assert str(refused.value).startswith("a TIFF whose pixel layout is not supported")  # not "not ... TIFF, ..."

@@ -92,7 +92,7 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
     except (ImageTooLarge, InvalidImage):
         raise
     except UnidentifiedImageError:
-        raise UnsupportedImageFormat(f"not an image in a supported format ({', '.join(FORMATS)})") from None
+        raise UnsupportedImageFormat(_unidentified(data)) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
     if image.size != (size, size):
@@ -100,6 +100,15 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     # A channels-first view, not a copy: every caller stacks images into a batch, which copies.
     return pixels.view(size, size, 3).permute(2, 0, 1)
+
+
+def _unidentified(data: bytes) -> str:
+    """Pillow cannot tell a TIFF with a pixel layout it does not read (EuroSAT's 13-band tiles,
+    float RGB) from a file in no known format; "not ... (JPEG, PNG, TIFF, ...)" misleads there."""
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return ("a TIFF whose pixel layout is not supported (such as more than 4 bands, or float RGB); "
+                "send 8- or 16-bit RGB or grayscale")
+    return f"not an image in a supported format ({', '.join(FORMATS)})"
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
