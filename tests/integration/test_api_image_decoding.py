@@ -124,3 +124,21 @@ def test_a_tiff_pillow_cannot_read_is_not_called_an_image_in_no_supported_format
     with pytest.raises(UnsupportedImageFormat) as refused:
         decode_rgb(multiband_tiff())
     assert str(refused.value).startswith("a TIFF whose pixel layout is not supported")  # not "not ... TIFF, ..."
+
+
+def jpeg_with_exif(*entries: bytes) -> bytes:
+    """A 64x32 JPEG (left half red, right half blue) with a big-endian EXIF IFD of ``entries``."""
+    image = Image.new("RGB", (64, 32), (200, 0, 0))
+    image.paste((0, 0, 200), (32, 0, 64, 32))
+    exif = b"Exif\x00\x00MM\x00*" + struct.pack(">IH", 8, len(entries)) + b"".join(entries) + struct.pack(">I", 0)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95, exif=exif)
+    return buffer.getvalue()
+
+
+def test_an_exif_tag_of_the_wrong_type_does_not_stop_the_orientation_being_applied() -> None:
+    rotate = struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)  # Orientation 6: turn 90 degrees clockwise
+    bad_width = struct.pack(">HHI4s", 0x0100, 2, 4, b"cam\x00")  # ImageWidth as text (a SHORT or LONG)
+    # Pillow's exif_transpose raised struct.error rewriting these tags after turning the image (a 500)
+    assert torch.equal(decode_rgb(jpeg_with_exif(bad_width, rotate)), decode_rgb(jpeg_with_exif(rotate)))
+    assert not torch.equal(decode_rgb(jpeg_with_exif(rotate)), decode_rgb(jpeg_with_exif()))  # it was turned

@@ -24,7 +24,6 @@ from PIL import (  # noqa: F401  (importing a plugin registers its format; see F
     BmpImagePlugin,
     GifImagePlugin,
     Image,
-    ImageOps,
     JpegImagePlugin,
     PngImagePlugin,
     TiffImagePlugin,
@@ -87,7 +86,7 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
         if image.format == "JPEG" and min(width, height) > 2 * size:
             image.draft("RGB", (size, size))  # let libjpeg downscale while decoding
         image.load()
-        image = ImageOps.exif_transpose(image)
+        image = _upright(image)
         image = _to_rgb(image)
     except (ImageTooLarge, InvalidImage):
         raise
@@ -100,6 +99,21 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     # A channels-first view, not a copy: every caller stacks images into a batch, which copies.
     return pixels.view(size, size, 3).permute(2, 0, 1)
+
+
+# EXIF orientation -> the transposition that makes the image upright (as in ImageOps.exif_transpose)
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation. Not ``ImageOps.exif_transpose``: it also rewrites the EXIF
+    bytes, which we never use, and raised ``struct.error`` on a tag of the wrong type (a 500)."""
+    method = _UPRIGHT.get(image.getexif().get(0x0112))  # the Orientation tag (or XMP's)
+    return image if method is None else image.transpose(method)
 
 
 def _unidentified(data: bytes) -> str:
