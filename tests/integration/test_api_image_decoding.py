@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from eurosat_service.adapters.preprocessing import decode_rgb
-from eurosat_service.domain.errors import UnsupportedImageFormat
+from eurosat_service.domain.errors import InvalidImage, UnsupportedImageFormat
 
 
 def gray_tiff(mode: str, values: list[int], side: int = 64) -> bytes:
@@ -142,3 +142,23 @@ def test_an_exif_tag_of_the_wrong_type_does_not_stop_the_orientation_being_appli
     # Pillow's exif_transpose raised struct.error rewriting these tags after turning the image (a 500)
     assert torch.equal(decode_rgb(jpeg_with_exif(bad_width, rotate)), decode_rgb(jpeg_with_exif(rotate)))
     assert not torch.equal(decode_rgb(jpeg_with_exif(rotate)), decode_rgb(jpeg_with_exif()))  # it was turned
+
+
+def tiff_with_strip_offsets_as_text() -> bytes:
+    """A 64x64 TIFF whose StripOffsets tag claims the ASCII type: Pillow reads the offset as a
+    string and raises TypeError seeking to it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 200, 30)).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for n in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * n
+        if struct.unpack_from("<H", data, entry)[0] == 273:
+            struct.pack_into("<H", data, entry + 2, 2)  # the type: ASCII
+            return bytes(data)
+    raise AssertionError("no StripOffsets tag written")
+
+
+def test_a_tiff_whose_tags_have_the_wrong_type_is_an_invalid_image_not_a_crash() -> None:
+    with pytest.raises(InvalidImage, match="image could not be decoded"):
+        decode_rgb(tiff_with_strip_offsets_as_text())

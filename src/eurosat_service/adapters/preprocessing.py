@@ -76,6 +76,12 @@ def _silence_libtiff() -> None:
 _silence_libtiff()
 
 
+# What Pillow raises for a corrupt upload: the exceptions its own fuzz tests accept, and TypeError,
+# which a TIFF tag of the wrong type raises (StripOffsets as text: "'str' object cannot be
+# interpreted as an integer"). Each is the client's file, a 422, not a 500.
+_PILLOW_INPUT_ERRORS = (OSError, SyntaxError, ValueError, TypeError, NotImplementedError, OverflowError)
+
+
 def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Decode one encoded image to a ``(3, size, size)`` uint8 tensor, or raise a domain error."""
     try:
@@ -92,7 +98,7 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
         raise
     except UnidentifiedImageError:
         raise UnsupportedImageFormat(_unidentified(data)) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except _PILLOW_INPUT_ERRORS as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
     if image.size != (size, size):
         image = _square(image).resize((size, size), Image.Resampling.BILINEAR)
