@@ -47,5 +47,9 @@ def setup_json_logging(level: str = "INFO") -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("PIL", "botocore", "boto3", "urllib3"):
+    for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Pillow only speaks about the upload it decodes ("More samples per pixel than can be decoded"
+    # at ERROR), which the request's own line reports as a 415/422: a client's bad file must not
+    # page whoever alerts on level=error.
+    logging.getLogger("PIL").setLevel(logging.CRITICAL)
