@@ -182,6 +182,21 @@ def test_the_same_prefix_in_another_region_never_touches_this_regions_iam_roles(
     assert moto.made_by(prefix) == []
 
 
+def test_a_role_made_before_roles_recorded_their_region_is_refused_with_the_fix(moto, prefix, capsys):
+    image = IMAGE.format(tag="v1")
+    assert run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image)[0] == 0
+    iam, role = moto.client("iam"), f"{prefix}-execution-role"
+    iam.untag_role(RoleName=role, TagKeys=["eurosat-service:region"])  # as an earlier version made it
+
+    code, _, err = run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image)
+    fix = f"aws iam tag-role --role-name {role} --tags Key=eurosat-service:region,Value=us-east-1"
+    assert code == 2 and "records no region (made by an earlier version)" in err and fix in err, err
+    iam.tag_role(RoleName=role, Tags=[{"Key": "eurosat-service:region", "Value": "us-east-1"}])  # the fix
+    assert run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", image)[0] == 0
+    assert run_deploy(capsys, "down", "--name-prefix", prefix)[0] == 0
+    assert moto.made_by(prefix) == []
+
+
 def test_plan_and_dry_run_show_resources_and_cost_and_make_nothing(moto, prefix, capsys):
     shell = build_container()
     code, out, _ = run_deploy(capsys, "plan", "--name-prefix", prefix, "--cpu", "512", "--memory", "1024",

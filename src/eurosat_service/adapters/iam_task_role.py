@@ -125,7 +125,7 @@ class IamTaskRoles:
                 AssumeRolePolicyDocument=json.dumps(trust), Tags=key_value(self._regional(tags)),
             )["Role"]
         elif not carries(found := self._tags(name), self._regional(tags)):
-            raise DeploymentError(_refusal(name, found, tags))
+            raise DeploymentError(_refusal(name, found, tags, self.region))
         elif _document(role.get("AssumeRolePolicyDocument")) != trust:
             self.client.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
         if created or self._inline_policy(name) != policy:
@@ -155,13 +155,19 @@ class IamTaskRoles:
         return as_dict(self.client.list_role_tags(RoleName=name).get("Tags"))
 
 
-def _refusal(name: str, found: Mapping[str, str], tags: Mapping[str, str]) -> str:
+def _refusal(name: str, found: Mapping[str, str], tags: Mapping[str, str], region: str) -> str:
     """Why an existing role is not this deployment's: another region's deployment of the same
-    prefix (role names are global), or not this tool's at all."""
+    prefix (role names are global), one made before roles recorded their region, or not this
+    tool's at all."""
+    prefix = tags.get(DEPLOYMENT_TAG_KEY, "")
+    if carries(found, tags) and REGION_TAG not in found:
+        return (f"IAM role {name} belongs to deployment {prefix!r} but records no region (made by an "
+                "earlier version): if that deployment is in this region, tag the role with `aws iam "
+                f"tag-role --role-name {name} --tags Key={REGION_TAG},Value={region}` and run again; "
+                "otherwise choose another --name-prefix")
     if carries(found, tags):
-        return (f"IAM role {name} belongs to deployment {tags[DEPLOYMENT_TAG_KEY]!r} in region "
-                f"{found.get(REGION_TAG, '(not recorded)')} (IAM roles are global): choose another "
-                "--name-prefix for this region")
+        return (f"IAM role {name} belongs to deployment {prefix!r} in region {found[REGION_TAG]} (IAM "
+                "roles are global): choose another --name-prefix for this region")
     return f"IAM role {name} exists but was not created by this job (its tags differ); choose another --name-prefix"
 
 
