@@ -124,6 +124,7 @@ def test_a_clients_bad_tiff_logs_no_error_line_beside_its_415() -> None:
     tiff += b"".join(struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in entries) + b"\0" * 4
     script = ("import sys\n"
               "from eurosat_service.entrypoints.json_logging import setup_json_logging\n"
+              "import eurosat_service.adapters.torch_classifier  # noqa: F401  (torch as serving imports it)\n"
               "from eurosat_service.adapters.preprocessing import decode_rgb\n"
               "setup_json_logging()\n"
               "try:\n"
