@@ -159,16 +159,16 @@ def _refusal(name: str, found: Mapping[str, str], tags: Mapping[str, str], regio
     """Why an existing role is not this deployment's: another region's deployment of the same
     prefix (role names are global), one made before roles recorded their region, or not this
     tool's at all."""
+    if not carries(found, tags):
+        return f"IAM role {name} exists but was not created by this job (its tags differ); choose another --name-prefix"
     prefix = tags.get(DEPLOYMENT_TAG_KEY, "")
-    if carries(found, tags) and REGION_TAG not in found:
+    if REGION_TAG not in found:
         return (f"IAM role {name} belongs to deployment {prefix!r} but records no region (made by an "
                 "earlier version): if that deployment is in this region, tag the role with `aws iam "
                 f"tag-role --role-name {name} --tags Key={REGION_TAG},Value={region}` and run again; "
                 "otherwise choose another --name-prefix")
-    if carries(found, tags):
-        return (f"IAM role {name} belongs to deployment {prefix!r} in region {found[REGION_TAG]} (IAM "
-                "roles are global): choose another --name-prefix for this region")
-    return f"IAM role {name} exists but was not created by this job (its tags differ); choose another --name-prefix"
+    return (f"IAM role {name} belongs to deployment {prefix!r} in region {found[REGION_TAG]} (IAM "
+            "roles are global): choose another --name-prefix for this region")
 
 
 def _document(value: Any) -> Any:
