@@ -194,9 +194,11 @@ def test_wrong_data_is_one_clear_line_and_exit_code_2(command, kind, tiny_model_
                                   *TRAIN_FLAGS]
     else:
         main, args = evaluate.main, ["--model-uri", str(tiny_model_store), "--no-progress"]
+    sigterm = signal.getsignal(signal.SIGTERM)
     code, out, err = run_main(main, ["--data-dir", str(data), *args], capsys)
     assert code == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1 and KINDS[kind] in err, err
+    assert signal.getsignal(signal.SIGTERM) is sigterm  # training's own handler ends with it
 
 
 def test_evaluate_refuses_classes_the_model_does_not_know(tiny_model_store, make_dataset, capsys):

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from eurosat_service.domain.errors import InvalidTrainingConfig
 from eurosat_service.domain.model_card import TrainingConfig
+from eurosat_service.domain.ports import ArtifactStore
 from eurosat_service.entrypoints import cli
-from eurosat_service.entrypoints.container import build_container
-from eurosat_service.service_layer.training import train_and_publish
+from eurosat_service.entrypoints.container import Container, build_container
+from eurosat_service.service_layer.training import TrainingRun, train_and_publish
 
 DEFAULTS = TrainingConfig()
 FLAGS = {"architecture": "--architecture", "epochs": "--epochs", "batch_size": "--batch-size",
@@ -92,14 +95,43 @@ def check_run_folders(checkpoint_dir: Path, work_dir: Path) -> None:
             raise InvalidTrainingConfig(f"{flag} {folder}: {reason}")
 
 
-def stop_on_sigterm() -> None:
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
     """SIGTERM (`kill`, a container or a spot instance stopping) ends a run the way Ctrl-C does:
     the last finished epoch's checkpoint is kept and the message says how to resume. (A job
-    started in the background with ``&`` ignores Ctrl-C's SIGINT, so SIGTERM is its way out.)"""
+    started in the background with ``&`` ignores Ctrl-C's SIGINT, so SIGTERM is its way out.)
+    The previous handler comes back afterwards, for a caller that runs ``main`` in-process."""
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_training(
+    args: argparse.Namespace, config: TrainingConfig, container: Container, store: ArtifactStore
+) -> TrainingRun:
+    """Fetch the data if asked, load the teachers, then train, evaluate and publish."""
+    if args.download:
+        from eurosat_service.adapters.eurosat_download import download_eurosat
+
+        container.config.data_dir.from_value(download_eurosat(Path(container.config.data_dir())))
+    trainer = container.trainer()
+    trainer.show_progress = not args.no_progress
+    teachers = [trainer.load(container.model_file_at(uri)) for uri in args.distill_from]
+    return train_and_publish(
+        source=container.dataset(),
+        trainer=trainer,
+        store=store,
+        config=config,
+        workdir=Path(container.config.work_dir()),
+        render_confusion_matrix=container.confusion_matrix_renderer(),
+        name=args.name,
+        teachers=teachers,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,24 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     store = container.artifact_store()
     store.check_writable()  # before a download or a teacher's S3 fetch, not only before training
     check_run_folders(container.config.checkpoint_dir(), container.config.work_dir())
-    stop_on_sigterm()
-    if args.download:
-        from eurosat_service.adapters.eurosat_download import download_eurosat
-
-        container.config.data_dir.from_value(download_eurosat(Path(container.config.data_dir())))
-    trainer = container.trainer()
-    trainer.show_progress = not args.no_progress
-    teachers = [trainer.load(container.model_file_at(uri)) for uri in args.distill_from]
-    run = train_and_publish(
-        source=container.dataset(),
-        trainer=trainer,
-        store=store,
-        config=config,
-        workdir=Path(container.config.work_dir()),
-        render_confusion_matrix=container.confusion_matrix_renderer(),
-        name=args.name,
-        teachers=teachers,
-    )
+    with stop_on_sigterm():
+        run = run_training(args, config, container, store)
     print(json.dumps({
         "version": run.card.version, "artifact": run.published.uri, "sha256": run.published.sha256,
         "test_accuracy": run.report.accuracy, "test_macro_f1": run.report.macro_f1,
