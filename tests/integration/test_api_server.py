@@ -20,14 +20,14 @@ from PIL import Image
 
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
 from tests.conftest import FIXTURE_EUROSAT, free_port, real_images
-from tests.integration.api_process import api_command, api_env, running_api, served_model  # noqa: F401
+from tests.integration.api_process import api_command, api_env, running_api
 
 UPLOAD_LIMIT = 1_000_000
 pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")
-def api(served_model: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+def api(served_model: Path, tmp_path_factory: pytest.TempPathFactory):
     with running_api(served_model, tmp_path_factory.mktemp("api"), max_upload_bytes=UPLOAD_LIMIT) as process:
         yield process
 
@@ -168,6 +168,25 @@ def test_an_upload_refused_from_its_content_length_closes_the_connection(api, cl
     assert_still_serving(client)
 
 
+def test_a_client_that_leaves_mid_upload_is_logged_as_499_not_as_a_bad_request(api, client: httpx.Client) -> None:
+    marker = f"gone-{time.time_ns()}"
+    part = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + real_images()[0].read_bytes()[:500])
+    port = int(api.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=B\r\n"
+                     b"X-Request-ID: " + marker.encode() + b"\r\nContent-Length: 100000\r\n\r\n" + part)
+        time.sleep(0.5)  # the server is reading the body when the client goes
+    deadline = time.monotonic() + 10
+    while not (lines := [json.loads(line) for line in api.log_lines() if marker in line]):
+        assert time.monotonic() < deadline, "no log line for the abandoned upload"
+        time.sleep(0.1)
+    assert lines[0]["status"] == 499 and lines[0]["error"] == "client_disconnected", lines
+    counted = client.get("/metrics").text
+    assert 'eurosat_http_requests_total{endpoint="/predict",method="POST",status="499"}' in counted
+    assert_still_serving(client)
+
+
 def test_a_text_file_is_415(client: httpx.Client) -> None:
     response = post_image(client, Path(__file__).read_bytes(), "notes.txt")
     assert response.status_code == 415
@@ -211,7 +230,7 @@ def test_a_missing_file_field_is_422(client: httpx.Client) -> None:
 
 
 # -- parity -------------------------------------------------------------------------------------
-def test_api_probabilities_equal_the_training_side_evaluation(served_model: Path, client: httpx.Client,  # noqa: F811
+def test_api_probabilities_equal_the_training_side_evaluation(served_model: Path, client: httpx.Client,
                                                               tmp_path: Path) -> None:
     from eurosat_service.adapters.artifact_uri import resolve_model_file
     from eurosat_service.adapters.eurosat_files import EuroSATFolder
@@ -256,7 +275,7 @@ def test_one_json_log_line_per_request(api, client: httpx.Client) -> None:
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
-def test_graceful_shutdown_finishes_the_request_in_flight(served_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_graceful_shutdown_finishes_the_request_in_flight(served_model: Path, tmp_path: Path) -> None:
     image = real_images()[3].read_bytes()
     body = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n\r\n' + image + b"\r\n--B--\r\n")
     with running_api(served_model, tmp_path) as api:
@@ -310,7 +329,7 @@ def _broken_stores(good: Path, tmp_path: Path) -> dict[str, Path]:
     return {"missing": tmp_path / "no-such-store", "wrong sha256": wrong_sha, "not a model": not_model}
 
 
-def test_a_model_that_cannot_be_loaded_stops_startup_with_one_line(served_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_model_that_cannot_be_loaded_stops_startup_with_one_line(served_model: Path, tmp_path: Path) -> None:
     stores = _broken_stores(served_model, tmp_path)
     procs = {}
     for case, uri in stores.items():  # started together: each pays the import of torch

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from eurosat_service.domain.errors import (
     EurosatError,
@@ -24,6 +25,9 @@ from eurosat_service.domain.errors import (
 from eurosat_service.entrypoints.web.schemas import ErrorOut
 
 RETRY_AFTER_SECONDS = 1
+# nginx's "client closed request": nobody receives it, but the log line and the metrics tell a
+# client that went away mid-upload from a malformed request (FastAPI reports both as 400).
+CLIENT_CLOSED_REQUEST = 499
 
 # Most specific first: UnsupportedImageFormat is an InvalidImage.
 DOMAIN_STATUS: tuple[tuple[type[EurosatError], int, str], ...] = (
@@ -83,6 +87,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ClientDisconnect):
+        return error_response(CLIENT_CLOSED_REQUEST, "client_disconnected",
+                              "the client closed the connection before its upload was complete", request=request)
     code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
     return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None), request)
 
