@@ -12,9 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import SHIPPED_MODEL, free_port, wait_for_http
+from tests.conftest import free_port, wait_for_http
 
 
 @dataclass
@@ -25,14 +23,6 @@ class ApiProcess:
 
     def log_lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
-
-
-@pytest.fixture(scope="session")
-def served_model(request: pytest.FixtureRequest) -> Path:
-    """The shipped model when it is there, else the tiny real model of ``tiny_model_store``."""
-    if (SHIPPED_MODEL / "LATEST").is_file():
-        return SHIPPED_MODEL
-    return request.getfixturevalue("tiny_model_store")
 
 
 def api_command(model_uri: str | Path, port: int) -> list[str]:

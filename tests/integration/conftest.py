@@ -1,5 +1,6 @@
-"""Fixtures for the integration tests: no test may write into the project, and folders or files
-the process may not write or read (also when the tests run as root, who ignores permissions)."""
+"""Fixtures for the integration tests: no test may write into the project, folders or files the
+process may not write or read (also when the tests run as root, who ignores permissions), and the
+deploy tests' AWS environment on the moto server, and the model the API tests serve."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import builtins
 import errno
 import io
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import SHIPPED_MODEL
+from tests.integration.deploy_helpers import REGION, Moto
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +82,33 @@ def unreadable_file(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path]
     yield make
     for path in files:
         path.chmod(0o644)
+
+
+@pytest.fixture
+def moto(moto_server, monkeypatch, tmp_path) -> Moto:
+    """The ``aws`` fixture's environment without its reset (a reset after IAM use costs seconds):
+    each test deploys under its own name prefix instead. HOME is a fresh folder, so the
+    `image` command's record of the last pushed image starts empty."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION, "EUROSAT_AWS_REGION": REGION, "EUROSAT_AWS_ENDPOINT_URL": moto_server,
+        "EUROSAT_DEPLOY_POLL_SECONDS": "0.05", "EUROSAT_DEPLOY_WAIT_TIMEOUT": "30", "HOME": str(tmp_path / "home"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "EUROSAT_AWS_PROFILE", "EUROSAT_DEPLOY_NAME_PREFIX", "EUROSAT_DEPLOY_MODEL_URI"):
+        monkeypatch.delenv(key, raising=False)
+    return Moto(moto_server)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A name prefix of its own for each deploy test: the tests share one moto server unreset."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def served_model(request: pytest.FixtureRequest) -> Path:
+    """The shipped model when it is there, else the tiny real model of ``tiny_model_store``."""
+    if (SHIPPED_MODEL / "LATEST").is_file():
+        return SHIPPED_MODEL
+    return request.getfixturevalue("tiny_model_store")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import boto3
@@ -40,27 +39,6 @@ class Moto:
         found += [f"role {r['RoleName']}" for r in iam.list_roles(PathPrefix="/eurosat-service/")["Roles"]
                   if r["RoleName"].startswith(f"{prefix}-")]
         return found
-
-
-@pytest.fixture
-def moto(moto_server, monkeypatch, tmp_path) -> Moto:
-    """The ``aws`` fixture's environment without its reset (a reset after IAM use costs seconds):
-    each test deploys under its own name prefix instead. HOME is a fresh folder, so the
-    `image` command's record of the last pushed image starts empty."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION, "EUROSAT_AWS_REGION": REGION, "EUROSAT_AWS_ENDPOINT_URL": moto_server,
-        "EUROSAT_DEPLOY_POLL_SECONDS": "0.05", "EUROSAT_DEPLOY_WAIT_TIMEOUT": "30", "HOME": str(tmp_path / "home"),
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "EUROSAT_AWS_PROFILE", "EUROSAT_DEPLOY_NAME_PREFIX", "EUROSAT_DEPLOY_MODEL_URI"):
-        monkeypatch.delenv(key, raising=False)
-    return Moto(moto_server)
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
 
 
 def run_deploy(capsys, *argv: str, container=None) -> tuple[int, str, str]:

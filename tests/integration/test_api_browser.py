@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from tests.conftest import real_images
-from tests.integration.api_process import running_api, served_model  # noqa: F401
+from tests.integration.api_process import running_api
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -48,7 +48,7 @@ def browser():
         driver.quit()
 
 
-def test_the_demo_page_classifies_a_picked_image(served_model: Path, tmp_path: Path, browser) -> None:  # noqa: F811
+def test_the_demo_page_classifies_a_picked_image(served_model: Path, tmp_path: Path, browser) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from tests.conftest import real_images
-from tests.integration.api_process import running_api, served_model  # noqa: F401
+from tests.integration.api_process import running_api
 
 pytestmark = pytest.mark.timeout(600)
 
 
-def test_a_full_queue_answers_503_with_retry_after_and_recovers(served_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_full_queue_answers_503_with_retry_after_and_recovers(served_model: Path, tmp_path: Path) -> None:
     tiles = [p.read_bytes() for p in real_images()[:8]]
     with running_api(served_model, tmp_path, max_queue=2, max_batch_size=1, max_wait_ms=0,
                      inference_threads=1) as api:

@@ -9,7 +9,7 @@ import time
 from eurosat_service.adapters.ecr_registry import EcrRegistry
 from eurosat_service.domain.deployment import DeploymentNames
 from eurosat_service.entrypoints.container import build_container
-from tests.integration.deploy_helpers import IMAGE, moto, prefix, run_deploy  # noqa: F401  (fixtures)
+from tests.integration.deploy_helpers import IMAGE, run_deploy
 
 # One container per test plays one shell (its boto3 clients are built once, which matters on a
 # busy machine); `down` always runs in a fresh one, as after closing the terminal.

@@ -14,7 +14,7 @@ from dependency_injector import providers
 from eurosat_service.domain.deployment import ServiceState, TaskState
 from eurosat_service.domain.errors import DeploymentError
 from eurosat_service.entrypoints.container import build_container
-from tests.integration.deploy_helpers import IMAGE, Moto, moto, prefix, run_deploy  # noqa: F401  (fixtures)
+from tests.integration.deploy_helpers import IMAGE, Moto, run_deploy
 
 
 class Patched:

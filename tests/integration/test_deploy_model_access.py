@@ -17,7 +17,6 @@ from eurosat_service.adapters.iam_task_role import model_read_policy
 from eurosat_service.adapters.s3_artifact_store import S3ArtifactStore
 from eurosat_service.domain.errors import ArtifactNotFound
 from eurosat_service.domain.model_uri import S3Model
-from tests.integration.deploy_helpers import moto, prefix  # noqa: F401  (fixtures)
 
 ACTIONS = {"HeadObject": "s3:GetObject", "GetObject": "s3:GetObject",
            "ListObjectsV2": "s3:ListBucket", "ListObjects": "s3:ListBucket"}

@@ -12,7 +12,7 @@ import torch
 from eurosat_service.adapters.augmentation import average_views, dihedral_view, stack_views
 from eurosat_service.adapters.resnet import build_resnet
 from tests.conftest import FIXTURE_EUROSAT
-from tests.integration.api_process import running_api, served_model  # noqa: F401
+from tests.integration.api_process import running_api
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -36,7 +36,7 @@ def test_eight_views_give_the_same_answer_for_every_flip_or_rotation_of_a_tile()
 
 @pytest.mark.parametrize("views", [2, 8])
 def test_the_api_with_views_equals_the_training_side_evaluation_with_views(
-        served_model: Path, tmp_path: Path, views: int) -> None:  # noqa: F811
+        served_model: Path, tmp_path: Path, views: int) -> None:
     from eurosat_service.adapters.artifact_uri import resolve_model_file
     from eurosat_service.adapters.eurosat_files import EuroSATFolder
     from eurosat_service.adapters.torch_trainer import TorchTrainer

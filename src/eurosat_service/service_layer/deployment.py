@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from eurosat_service.domain.deployment import (
     CONTAINER_PORT,
@@ -352,7 +353,7 @@ def down(
     clusters = deployer.find_clusters(tags)
     for cluster in clusters:
         for service in deployer.find_services(cluster, tags):
-            attempt(f"service {service}", lambda: deployer.delete_service(cluster, service))
+            attempt(f"service {service}", partial(deployer.delete_service, cluster, service))
             try:
                 wait_until_inactive(deployer, cluster, service, waiting, on_progress)
             except DeploymentError as exc:
@@ -361,16 +362,16 @@ def down(
     deployed_image = _deployed_image(revisions)
     for revision in revisions:
         attempt(f"task definition {revision.arn.rsplit('/', 1)[-1]}",
-                lambda: deployer.deregister_task_definition(revision.arn))
+                partial(deployer.deregister_task_definition, revision.arn))
     for cluster in clusters:
-        attempt(f"cluster {cluster}", lambda: deployer.delete_cluster(cluster))
+        attempt(f"cluster {cluster}", partial(deployer.delete_cluster, cluster))
     for group_id, group_name in cloud.network.find_security_groups(tags):
         attempt(f"security group {group_name} ({group_id})",
-                lambda: delete_security_group(cloud.network, group_id, waiting, on_progress))
+                partial(delete_security_group, cloud.network, group_id, waiting, on_progress))
     for group in cloud.log_groups.find(f"/ecs/{names.prefix}-", tags):
-        attempt(f"log group {group}", lambda: cloud.log_groups.delete(group))
+        attempt(f"log group {group}", partial(cloud.log_groups.delete, group))
     for role in cloud.roles.find(tags):
-        attempt(f"IAM role {role}", lambda: cloud.roles.delete(role))
+        attempt(f"IAM role {role}", partial(cloud.roles.delete, role))
     extras: list[tuple[RepositoryRemover, str]] = []
     if repository is not None:
         remover = repository.repositories
@@ -381,7 +382,7 @@ def down(
             problems.append(f"ECR repositories: {exc}")
         for name in own:
             extras.append((remover, name))
-            attempt(f"{remover.kind} {name}", lambda: remover.remove(name))
+            attempt(f"{remover.kind} {name}", partial(remover.remove, name))
     return DownReport(tuple(removed), tuple(leftovers(names, cloud, extras)), tuple(problems), tuple(kept))
 
 
