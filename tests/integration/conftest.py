@@ -1,6 +1,6 @@
-"""Fixtures for the integration tests: no test may write into the project, folders or files the
-process may not write or read (also when the tests run as root, who ignores permissions), and the
-deploy tests' AWS environment on the moto server, and the model the API tests serve."""
+"""Fixtures for the integration tests: no test may write into the project; folders or files the
+process may not write or read (also when the tests run as root, who ignores permissions); the
+deploy tests' AWS environment on the moto server; the model the API tests serve."""
 
 from __future__ import annotations
 
