@@ -3,10 +3,12 @@ free loopback port, for tests/integration/test_api_*. Imported, not collected.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +23,22 @@ class ApiProcess:
     proc: subprocess.Popen
     log: Path
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def log_lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
+
+    def request_lines(self, request_id: str, timeout: float = 10.0) -> list[dict]:
+        """The JSON log lines that mention ``request_id``, once there are any (the line is written
+        after the answer is sent), or none after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not (lines := [json.loads(line) for line in self.log_lines() if request_id in line]):
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        return lines
 
 
 def api_command(model_uri: str | Path, port: int) -> list[str]:

@@ -153,8 +153,7 @@ def test_an_upload_above_the_limit_is_413(client: httpx.Client) -> None:
 
 def test_an_upload_refused_from_its_content_length_closes_the_connection(api, client: httpx.Client) -> None:
     # Kept alive, uvicorn would read (and discard) all 5 GB the headers announce after the 413.
-    port = int(api.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as conn:
         conn.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=B\r\n"
                      b"Content-Length: 5000000000\r\n\r\n")  # and not one byte of the body
         head = read_response(conn)
@@ -172,15 +171,12 @@ def test_a_client_that_leaves_mid_upload_is_logged_as_499_not_as_a_bad_request(a
     marker = f"gone-{time.time_ns()}"
     part = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n" + real_images()[0].read_bytes()[:500])
-    port = int(api.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+    with socket.create_connection(("127.0.0.1", api.port), timeout=30) as conn:
         conn.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=B\r\n"
                      b"X-Request-ID: " + marker.encode() + b"\r\nContent-Length: 100000\r\n\r\n" + part)
         time.sleep(0.5)  # the server is reading the body when the client goes
-    deadline = time.monotonic() + 10
-    while not (lines := [json.loads(line) for line in api.log_lines() if marker in line]):
-        assert time.monotonic() < deadline, "no log line for the abandoned upload"
-        time.sleep(0.1)
+    lines = api.request_lines(marker)
+    assert lines, "no log line for the abandoned upload"
     assert lines[0]["status"] == 499 and lines[0]["error"] == "client_disconnected", lines
     counted = client.get("/metrics").text
     assert 'eurosat_http_requests_total{endpoint="/predict",method="POST",status="499"}' in counted
@@ -260,12 +256,7 @@ def test_one_json_log_line_per_request(api, client: httpx.Client) -> None:
     marker = f"log-test-{time.time_ns()}"
     client.post("/predict", files={"file": ("a.jpg", real_images()[2].read_bytes(), "image/jpeg")},
                 headers={"x-request-id": marker})
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        lines = [json.loads(line) for line in api.log_lines() if marker in line]
-        if lines:
-            break
-        time.sleep(0.1)
+    lines = api.request_lines(marker)
     assert len(lines) == 1
     line = lines[0]
     assert line["endpoint"] == "/predict" and line["status"] == 200 and line["batch_size"] >= 1
@@ -279,7 +270,7 @@ def test_graceful_shutdown_finishes_the_request_in_flight(served_model: Path, tm
     image = real_images()[3].read_bytes()
     body = (b'--B\r\nContent-Disposition: form-data; name="file"; filename="t.jpg"\r\n\r\n' + image + b"\r\n--B--\r\n")
     with running_api(served_model, tmp_path) as api:
-        port = int(api.url.rsplit(":", 1)[1])
+        port = api.port
         with socket.create_connection(("127.0.0.1", port), timeout=30) as conn, \
                 socket.create_connection(("127.0.0.1", port), timeout=30) as probe:
             probe.sendall(b"GET /readyz HTTP/1.1\r\nHost: test\r\n\r\n")  # a load balancer's kept-alive probe
