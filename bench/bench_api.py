@@ -6,11 +6,14 @@ In each of ``--rounds`` rounds it measures the raw throughput of the served netw
 batch sizes 1 to 32, in the service's layout of workers and threads and as one stream on every
 core: the faster is the ceiling), then starts the service
 (``python -m eurosat_service.entrypoints.api``) and then the baseline (``bench/naive_app.py``:
-eager PyTorch, one forward per request, torchvision transforms), each fresh, and drives each
-with the same closed-loop load (``--clients`` keep-alive connections posting real EuroSAT tiles
-for ``--duration`` seconds after a warm-up). It prints the median over the rounds of requests/s,
-p50/p99 latency and time-to-ready, the peak RSS, their ratios, the service's fraction of the
-best raw batched throughput, and the ratio a server with no overhead at all would reach.
+eager PyTorch, one forward per request, torchvision transforms) and the framework's floor
+(``bench/floor_app.py``: FastAPI taking the upload and answering, no model), each fresh, and
+drives each with the same closed-loop load (``--clients`` keep-alive connections posting real
+EuroSAT tiles for ``--duration`` seconds after a warm-up). It prints the median over the rounds
+of requests/s, p50/p99 latency, time-to-ready and CPU per request, the peak RSS, their ratios,
+the service's fraction of the best raw batched throughput, the ratio a server with no overhead
+at all would reach, and the stack ceiling: what a FastAPI server that spent only the floor's
+CPU and the network's per request could reach on these CPUs.
 ``--json`` writes every figure, round by round, to a file as well.
 
 The load generator is a minimal asyncio HTTP/1.1 client (a few microseconds of CPU a request),
@@ -47,7 +50,7 @@ TARGETS = {"throughput_ratio": 4.0, "p99_ms": 150.0, "raw_fraction": 0.70, "rss_
 # channels-last), in a given layout: ``workers`` threads each running its own forward passes with
 # ``threads`` torch threads, at each batch size; the best of them is the ceiling.
 RAW_THROUGHPUT = r"""
-import json, sys, threading, time
+import json, resource, sys, threading, time
 from pathlib import Path
 import torch
 from eurosat_service.adapters.preprocessing import normalize
@@ -55,9 +58,18 @@ from eurosat_service.adapters.torch_classifier import TorchClassifier
 path, workers, threads, batches, seconds, *images = sys.argv[1:]
 workers, seconds = int(workers), float(seconds)
 classifier = TorchClassifier(path, threads=int(threads))
-pixels = [classifier.decode(Path(p).read_bytes()) for p in images]
+uploads = [Path(p).read_bytes() for p in images]
+pixels = [classifier.decode(upload) for upload in uploads]
+def cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+cpu = cpu_s()
+for _ in range(20):
+    for upload in uploads:
+        classifier.decode(upload)
+decode_cpu_ms = 1000 * (cpu_s() - cpu) / (20 * len(uploads))
 norm = classifier.card.normalization
-rates = {}
+rates, cpu_ms = {}, {}
 def forward(x):
     return torch.softmax(classifier.network(normalize(x, norm).contiguous(memory_format=torch.channels_last)), dim=1)
 def stream(x, until, done, k):
@@ -70,14 +82,17 @@ for batch in map(int, batches.split(",")):
     with torch.inference_mode():
         for _ in range(3):
             forward(x)
-    done, start = [0] * workers, time.perf_counter()
+    done, start, cpu = [0] * workers, time.perf_counter(), cpu_s()
     streams = [threading.Thread(target=stream, args=(x, start + seconds, done, k)) for k in range(workers)]
     for s in streams:
         s.start()
     for s in streams:
         s.join()
     rates[batch] = sum(done) / (time.perf_counter() - start)
-print(json.dumps({"images_per_s": max(rates.values()), "by_batch": rates, "workers": workers,
+    cpu_ms[batch] = 1000 * (cpu_s() - cpu) / sum(done)
+best = max(rates, key=rates.get)
+print(json.dumps({"images_per_s": rates[best], "cpu_ms_per_image": cpu_ms[best], "by_batch": rates,
+                  "cpu_ms_by_batch": cpu_ms, "decode_cpu_ms": decode_cpu_ms, "workers": workers,
                   "threads": classifier.threads, "torch": torch.__version__}))
 """
 
@@ -94,6 +109,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     peak_rss_mib: float
+    cpu_ms: float  # the server's CPU time per answered request (every thread)
+    loadgen_cpu_ms: float  # the load generator's, per request
 
 
 def multipart_request(host: str, port: int, path: str, image: Path) -> bytes:
@@ -152,6 +169,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU time of a process, all its threads, from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def torch_version(python: str) -> str:
     out = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
                          capture_output=True, text=True, check=False)
@@ -185,7 +208,9 @@ def measure(name: str, python: str, command: list[str], env: dict[str, str], arg
         ready_s = time.perf_counter() - started
         requests = [multipart_request("127.0.0.1", port, "/predict", image) for image in images]
         asyncio.run(drive("127.0.0.1", port, requests, args.clients, args.warmup))
+        server_cpu, loadgen_cpu = process_cpu_s(proc.pid), time.process_time()
         latencies, statuses = asyncio.run(drive("127.0.0.1", port, requests, args.clients, args.duration))
+        server_cpu, loadgen_cpu = process_cpu_s(proc.pid) - server_cpu, time.process_time() - loadgen_cpu
         rss = peak_rss_mib(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -195,10 +220,11 @@ def measure(name: str, python: str, command: list[str], env: dict[str, str], arg
             proc.kill()
     ok = statuses.get(200, 0)
     return Result(
-        name=name, python=python, torch=torch_version(python), ready_s=round(ready_s, 2), requests=ok,
+        name=name, python=python, torch="-" if name == "floor" else torch_version(python), ready_s=round(ready_s, 2), requests=ok,
         errors={str(k): v for k, v in statuses.items() if k != 200}, rps=round(ok / args.duration, 1),
         p50_ms=round(1000 * percentile(latencies, 0.50), 1), p99_ms=round(1000 * percentile(latencies, 0.99), 1),
-        peak_rss_mib=round(rss, 1),
+        peak_rss_mib=round(rss, 1), cpu_ms=round(1000 * server_cpu / max(ok, 1), 3),
+        loadgen_cpu_ms=round(1000 * loadgen_cpu / max(ok, 1), 3),
     )
 
 
@@ -242,7 +268,8 @@ def median_result(runs: list[Result]) -> Result:
     return Result(name=first.name, python=first.python, torch=first.torch, ready_s=med(r.ready_s for r in runs),
                   requests=sum(r.requests for r in runs), errors=dict(errors), rps=med(r.rps for r in runs),
                   p50_ms=med(r.p50_ms for r in runs), p99_ms=med(r.p99_ms for r in runs),
-                  peak_rss_mib=max(r.peak_rss_mib for r in runs))
+                  peak_rss_mib=max(r.peak_rss_mib for r in runs), cpu_ms=med(r.cpu_ms for r in runs),
+                  loadgen_cpu_ms=med(r.loadgen_cpu_ms for r in runs))
 
 
 def main() -> int:
@@ -266,7 +293,9 @@ def main() -> int:
     # Start from bytecode, as an installed package (or the container, which precompiles) does:
     # where PYTHONDONTWRITEBYTECODE is set, as on our CI machines, every start would compile src/.
     subprocess.run([args.service_python, "-m", "compileall", "-q", str(ROOT / "src")], check=True)
-    batches = sorted({1, 8, 16, 32, settings.max_batch_size})
+    # With `clients` requests in flight shared by `workers` workers, a batch averages at most this:
+    load_batch = max(1, min(settings.max_batch_size, args.clients // workers))
+    batches = sorted({1, 8, 16, 32, settings.max_batch_size, load_batch})
     # The ceiling is the network's best on this machine: in the service's own layout and as one
     # stream on every core, whichever is faster, so a layout choice cannot lower the bar.
     layouts = list(dict.fromkeys([(workers, threads), (1, available_cpus())]))
@@ -274,7 +303,10 @@ def main() -> int:
     if not args.skip_baseline:
         servers.append(("baseline", args.baseline_python, ["-m", "uvicorn", "bench.naive_app:app", "--log-level",
                         "warning"], {"NAIVE_MODEL_PATH": str(model_path), "PYTHONPATH": str(ROOT)}))
-    # Rounds alternate raw, service and baseline, so a slow minute on a shared machine hits all three.
+    # FastAPI taking the upload and answering, no model: what the web stack alone costs per request
+    servers.append(("floor", args.service_python, ["-m", "uvicorn", "bench.floor_app:app", "--log-level", "warning",
+                    "--no-access-log"], {"PYTHONPATH": str(ROOT)}))
+    # Rounds alternate raw, service, baseline and floor, so a slow minute on a shared machine hits all.
     raws: list[list[dict]] = []
     runs: dict[str, list[Result]] = {name: [] for name, *_ in servers}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as logs:
@@ -286,26 +318,49 @@ def main() -> int:
                 runs[name].append(measure(name, python, command, server_env, args, images, Path(logs)))
                 line.append(f"{name} {runs[name][-1].rps} req/s p99 {runs[name][-1].p99_ms} ms")
             print("; ".join(line), flush=True)
-    results = [median_result(r) for r in runs.values()]
-    best_raw = statistics.median(max(r["images_per_s"] for r in round_raws) for round_raws in raws)
+    results = {name: median_result(r) for name, r in runs.items()}
+    best_rounds = [max(round_raws, key=lambda r: r["images_per_s"]) for round_raws in raws]
+    best_raw = statistics.median(r["images_per_s"] for r in best_rounds)
+    raw_cpu_ms = statistics.median(r["cpu_ms_per_image"] for r in best_rounds)
+    # the network's cheapest CPU per image at any batch this load can fill, in any layout
+    load_cpu_ms = statistics.median(min(cost for r in round_raws for b, cost in r["cpu_ms_by_batch"].items()
+                                        if int(b) <= load_batch) for round_raws in raws)
+    decode_cpu_ms = statistics.median(r["decode_cpu_ms"] for round_raws in raws for r in round_raws)
     print(f"\nraw throughput of the network alone (torch {raws[0][0]['torch']}), median img/s by batch size:")
     for k, (w, t) in enumerate(layouts):
         by_batch = ", ".join(f"{b}: {statistics.median(r[k]['by_batch'][b] for r in raws):.0f}"
                              for b in raws[0][k]["by_batch"])
         print(f"  {w} stream(s) x {t} thread(s){' (the service)' if k == 0 else ''}: {by_batch}")
-    print(f"  best: {best_raw:.0f} img/s", flush=True)
+    print(f"  best: {best_raw:.0f} img/s, {raw_cpu_ms:.2f} ms of CPU per image; {load_cpu_ms:.2f} ms at the "
+          f"best batch of at most {load_batch} ({args.clients} clients / {workers} workers); decoding an upload "
+          f"{decode_cpu_ms:.2f} ms", flush=True)
 
-    print(f"\n{'median':10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}{'ready s':>9}  torch / errors")
-    for r in results:
-        print(f"{r.name:10}{r.rps:>9}{r.p50_ms:>9}{r.p99_ms:>9}{r.peak_rss_mib:>14}{r.ready_s:>9}  {r.torch} / {r.errors}")
-    service = results[0]
-    summary = {"service_fraction_of_raw": round(service.rps / best_raw, 3)}
-    if len(results) > 1:
-        summary["throughput_ratio"] = round(service.rps / results[1].rps, 2)
+    print(f"\n{'median':10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MiB':>14}{'ready s':>9}"
+          f"{'CPU ms/req':>12}{'(load gen)':>11}  torch / errors")
+    for r in results.values():
+        print(f"{r.name:10}{r.rps:>9}{r.p50_ms:>9}{r.p99_ms:>9}{r.peak_rss_mib:>14}{r.ready_s:>9}"
+              f"{r.cpu_ms:>12}{r.loadgen_cpu_ms:>11}  {r.torch} / {r.errors}")
+    service, baseline, floor = results["service"], results.get("baseline"), results["floor"]
+    # The most any FastAPI server of this network could answer here, every CPU busy with nothing but
+    # the framework's floor, the load generator's share, decoding the upload and the network's
+    # pass, perfectly packed: an upper bound. At the network's best batch (what unlimited clients
+    # would allow), and at the best batch this load's clients can fill.
+    per_request = floor.cpu_ms + floor.loadgen_cpu_ms + decode_cpu_ms
+    stack_ceiling = available_cpus() * 1000 / (per_request + raw_cpu_ms)
+    load_ceiling = available_cpus() * 1000 / (per_request + load_cpu_ms)
+    summary = {"service_fraction_of_raw": round(service.rps / best_raw, 3),
+               "stack_ceiling_rps": round(stack_ceiling, 1),
+               "stack_ceiling_fraction_of_raw": round(stack_ceiling / best_raw, 3),
+               "load_ceiling_rps": round(load_ceiling, 1),
+               "load_ceiling_fraction_of_raw": round(load_ceiling / best_raw, 3)}
+    if baseline is not None:
+        summary["throughput_ratio"] = round(service.rps / baseline.rps, 2)
         # what a server with no overhead at all would reach: the network's best batched rate
-        summary["throughput_ratio_ceiling"] = round(best_raw / results[1].rps, 2)
-        summary["p99_ratio"] = round(service.p99_ms / results[1].p99_ms, 2)
-        summary["rss_ratio"] = round(service.peak_rss_mib / results[1].peak_rss_mib, 2)
+        summary["throughput_ratio_ceiling"] = round(best_raw / baseline.rps, 2)
+        summary["stack_ceiling_ratio"] = round(stack_ceiling / baseline.rps, 2)
+        summary["load_ceiling_ratio"] = round(load_ceiling / baseline.rps, 2)
+        summary["p99_ratio"] = round(service.p99_ms / baseline.p99_ms, 2)
+        summary["rss_ratio"] = round(service.peak_rss_mib / baseline.peak_rss_mib, 2)
     print("\n" + "\n".join(f"{k}: {v}" for k, v in summary.items()))
     checks = {
         f"throughput >= {TARGETS['throughput_ratio']}x baseline": summary.get("throughput_ratio", 0) >= TARGETS["throughput_ratio"],
@@ -323,7 +378,7 @@ def main() -> int:
                          "inference_threads": threads, "inference_workers": workers,
                          "decode_in": settings.decode_in, "views": settings.views},
             "raw": {"best_median": best_raw, "by_round": raws}, "rounds": {name: [asdict(r) for r in rs] for name, rs in runs.items()},
-            "results": [asdict(r) for r in results], "summary": summary, "checks": checks,
+            "results": [asdict(r) for r in results.values()], "summary": summary, "checks": checks,
         }, indent=2))
     return 0 if all(checks.values()) else 1
 
