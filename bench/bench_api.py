@@ -149,7 +149,8 @@ async def _client(host: str, port: int, requests: list[bytes], offset: int, unti
         writer.close()
 
 
-async def drive(host: str, port: int, requests: list[bytes], clients: int, seconds: float) -> tuple[list[float], Counter]:
+async def drive(host: str, port: int, requests: list[bytes], clients: int,
+                seconds: float) -> tuple[list[float], Counter]:
     latencies: list[float] = []
     statuses: Counter = Counter()
     until = time.perf_counter() + seconds
@@ -220,7 +221,8 @@ def measure(name: str, python: str, command: list[str], env: dict[str, str], arg
             proc.kill()
     ok = statuses.get(200, 0)
     return Result(
-        name=name, python=python, torch="-" if name == "floor" else torch_version(python), ready_s=round(ready_s, 2), requests=ok,
+        name=name, python=python, torch="-" if name == "floor" else torch_version(python),
+        ready_s=round(ready_s, 2), requests=ok,
         errors={str(k): v for k, v in statuses.items() if k != 200}, rps=round(ok / args.duration, 1),
         p50_ms=round(1000 * percentile(latencies, 0.50), 1), p99_ms=round(1000 * percentile(latencies, 0.99), 1),
         peak_rss_mib=round(rss, 1), cpu_ms=round(1000 * server_cpu / max(ok, 1), 3),
@@ -311,7 +313,8 @@ def main() -> int:
     runs: dict[str, list[Result]] = {name: [] for name, *_ in servers}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as logs:
         for n in range(args.rounds):
-            raws.append([raw_throughput(args.service_python, model_path, layout, batches, images) for layout in layouts])
+            raws.append([raw_throughput(args.service_python, model_path, layout, batches, images)
+                         for layout in layouts])
             line = [f"round {n + 1}: raw " + " / ".join(
                 f"{r['images_per_s']:.0f} img/s ({r['workers']}x{r['threads']})" for r in raws[-1])]
             for name, python, command, server_env in servers:
@@ -362,10 +365,11 @@ def main() -> int:
         summary["p99_ratio"] = round(service.p99_ms / baseline.p99_ms, 2)
         summary["rss_ratio"] = round(service.peak_rss_mib / baseline.peak_rss_mib, 2)
     print("\n" + "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    ratio, fraction = summary.get("throughput_ratio", 0), summary["service_fraction_of_raw"]
     checks = {
-        f"throughput >= {TARGETS['throughput_ratio']}x baseline": summary.get("throughput_ratio", 0) >= TARGETS["throughput_ratio"],
+        f"throughput >= {TARGETS['throughput_ratio']}x baseline": ratio >= TARGETS["throughput_ratio"],
         f"p99 < {TARGETS['p99_ms']:.0f} ms": service.p99_ms < TARGETS["p99_ms"],
-        f">= {TARGETS['raw_fraction']:.0%} of raw batched throughput": summary["service_fraction_of_raw"] >= TARGETS["raw_fraction"],
+        f">= {TARGETS['raw_fraction']:.0%} of raw batched throughput": fraction >= TARGETS["raw_fraction"],
         f"peak RSS < {TARGETS['rss_mib']:.0f} MiB (torch {service.torch})": service.peak_rss_mib < TARGETS["rss_mib"],
         f"ready < {TARGETS['ready_s']:.0f} s": service.ready_s < TARGETS["ready_s"],
     }
@@ -377,7 +381,8 @@ def main() -> int:
                          "max_batch_size": settings.max_batch_size, "max_wait_ms": settings.max_wait_ms,
                          "inference_threads": threads, "inference_workers": workers,
                          "decode_in": settings.decode_in, "views": settings.views},
-            "raw": {"best_median": best_raw, "by_round": raws}, "rounds": {name: [asdict(r) for r in rs] for name, rs in runs.items()},
+            "raw": {"best_median": best_raw, "by_round": raws},
+            "rounds": {name: [asdict(r) for r in rs] for name, rs in runs.items()},
             "results": [asdict(r) for r in results.values()], "summary": summary, "checks": checks,
         }, indent=2))
     return 0 if all(checks.values()) else 1

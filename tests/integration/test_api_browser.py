@@ -1,5 +1,7 @@
 """The demo page in headless Chromium: pick a real tile, wait for the answer, and check the
-screenshot's pixels (the image is shown, the winning bar is drawn), not just the HTML.
+screenshot's pixels (the image is shown, the winning bar is drawn), not just the HTML. And
+``/docs``: Swagger UI renders the endpoints from the service's own scripts (this machine has no
+internet access, so a CDN script would leave the page blank).
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package (dev extra).
 """
@@ -20,6 +22,7 @@ from tests.integration.api_process import running_api
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 TOP_BAR_RGB = (0x1B, 0x7F, 0x3B)  # .bar.top in static/index.html
+POST_BADGE_RGB = (0x49, 0xCC, 0x90)  # .opblock-post .opblock-summary-method in swagger-ui.css
 
 pytestmark = [
     pytest.mark.browser,
@@ -84,3 +87,24 @@ def test_the_demo_page_classifies_a_picked_image(served_model: Path, tmp_path: P
     box = preview.rect  # the uploaded tile is shown: its pixels vary like a satellite image does
     shown = shot.crop((int(box["x"]), int(box["y"]), int(box["x"] + box["width"]), int(box["y"] + box["height"])))
     assert box["width"] >= 160 and max(ImageStat.Stat(shown).stddev) > 3
+
+
+def test_the_docs_page_renders_the_endpoints_without_internet_access(served_model: Path, tmp_path: Path,
+                                                                     browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with running_api(served_model, tmp_path) as api:
+        browser.get(api.url + "/docs")
+        WebDriverWait(browser, 60).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, '.opblock-post [data-path="/predict"]'))
+        paths = {e.get_attribute("data-path") for e in browser.find_elements(By.CSS_SELECTOR, "[data-path]")}
+        method = browser.find_element(By.CSS_SELECTOR, ".opblock-post .opblock-summary-method")
+        png = browser.get_screenshot_as_png()
+    (tmp_path / "docs.png").write_bytes(png)  # kept for a human when this fails
+
+    assert {"/predict", "/predict/batch", "/healthz", "/readyz", "/model", "/metrics"} <= paths
+    shot = Image.open(io.BytesIO(png)).convert("RGB")
+    badge = method.rect  # Swagger UI's green POST badge, drawn by its own stylesheet
+    centre = (int(badge["x"] + badge["width"] / 2), int(badge["y"] + 3))
+    assert all(abs(a - b) <= 12 for a, b in zip(shot.getpixel(centre), POST_BADGE_RGB)), shot.getpixel(centre)

@@ -96,6 +96,18 @@ def test_openapi_documents_every_endpoint_and_its_errors() -> None:
     assert "PredictionOut" in str(predict["responses"]["200"])
 
 
+def test_docs_pages_load_their_scripts_and_styles_from_the_service_not_a_cdn() -> None:
+    with api_client() as client:
+        for page in ("/docs", "/redoc"):
+            html = client.get(page).text
+            assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+            assert assets and all(a.startswith("/") for a in assets), (page, assets)  # no https://cdn...
+            assert "fonts.googleapis" not in html
+            for asset in assets:
+                served = client.get(asset)
+                assert served.status_code == 200 and len(served.content) > 500, (asset, served.status_code)
+
+
 def test_demo_page_is_served_with_a_strict_csp_matching_its_script() -> None:
     with api_client() as client:
         response = client.get("/")

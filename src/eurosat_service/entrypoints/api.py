@@ -31,6 +31,7 @@ if __name__ == "__main__":
     gc.disable()
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from eurosat_service import __version__
@@ -66,7 +67,9 @@ def create_app(container: Container | None = None) -> FastAPI:
             await run_in_threadpool(inference.stop, container.config.shutdown_timeout_s())
             log.info("stopped")
 
-    app = FastAPI(
+    # FastAPI's /docs and /redoc load their scripts from a CDN: blank pages on a network without
+    # internet access. FastAPIOffline serves the same pages with the scripts bundled in its wheel.
+    app = FastAPIOffline(
         title="EuroSAT land-cover classifier",
         version=__version__,
         description="Classifies 64x64 satellite tiles into the ten EuroSAT land-cover classes.",
@@ -77,8 +80,9 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.config.max_upload_bytes())
+    # our routers' paths, and the app's own (/openapi.json, the docs pages, the docs' static mount)
     known = frozenset({route.path for m in ROUTERS for route in m.router.routes}  # type: ignore[attr-defined]
-                      | {app.docs_url, app.redoc_url, app.openapi_url} - {None})
+                      | {path for route in app.routes if (path := getattr(route, "path", None))})
     app.add_middleware(RequestLog, metrics=container.metrics(), endpoints=known)  # outermost: sees every status
     return app
 
