@@ -12,8 +12,8 @@ drives each with the same closed-loop load (``--clients`` keep-alive connections
 EuroSAT tiles for ``--duration`` seconds after a warm-up). It prints the median over the rounds
 of requests/s, p50/p99 latency, time-to-ready and CPU per request, the peak RSS, their ratios,
 the service's fraction of the best raw batched throughput, the ratio a server with no overhead
-at all would reach, and the stack ceiling: what a FastAPI server that spent only the floor's
-CPU and the network's per request could reach on these CPUs.
+at all would reach, and the ceilings for any FastAPI server: what one that spent only the
+floor's CPU, the decoding's and the network's per request could reach on these CPUs.
 ``--json`` writes every figure, round by round, to a file as well.
 
 The load generator is a minimal asyncio HTTP/1.1 client (a few microseconds of CPU a request),
