@@ -50,11 +50,15 @@ def test_metrics_count_requests_by_endpoint_and_status_and_show_batches_queue_an
         client.post("/predict", files=[image("file", b"CORRUPT")])
         client.post("/predict/batch", files=[image("files", b"river-tile")] * 2)
         client.get("/no-such-page")
+        client.get("/static-offline-docs/swagger-ui.css")  # the docs' assets: labelled by their folder
+        client.get("/static-offline-docs/no-such-file.js")
         text = client.get("/metrics").text
     assert 'eurosat_http_requests_total{endpoint="/predict",method="POST",status="200"} 1.0' in text
     assert 'eurosat_http_requests_total{endpoint="/predict",method="POST",status="422"} 1.0' in text
     assert 'eurosat_http_requests_total{endpoint="/predict/batch",method="POST",status="200"} 1.0' in text
     assert 'eurosat_http_requests_total{endpoint="other",method="GET",status="404"} 1.0' in text
+    assert 'eurosat_http_requests_total{endpoint="/static-offline-docs",method="GET",status="200"} 1.0' in text
+    assert 'eurosat_http_requests_total{endpoint="/static-offline-docs",method="GET",status="404"} 1.0' in text
     assert 'eurosat_http_request_duration_seconds_count{endpoint="/predict",method="POST",status="200"} 1.0' in text
     assert "eurosat_inference_batch_size_count" in text
     assert "eurosat_images_classified_total 3.0" in text

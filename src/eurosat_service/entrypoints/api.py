@@ -33,6 +33,7 @@ if __name__ == "__main__":
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Mount
 
 from eurosat_service import __version__
 from eurosat_service.entrypoints import cli
@@ -80,10 +81,12 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.config.max_upload_bytes())
-    # our routers' paths, and the app's own (/openapi.json, the docs pages, the docs' static mount)
+    # our routers' paths and the app's own (/openapi.json, the docs pages); the docs' assets' folder
     known = frozenset({route.path for m in ROUTERS for route in m.router.routes}  # type: ignore[attr-defined]
                       | {path for route in app.routes if (path := getattr(route, "path", None))})
-    app.add_middleware(RequestLog, metrics=container.metrics(), endpoints=known)  # outermost: sees every status
+    mounts = tuple(route.path for route in app.routes if isinstance(route, Mount))
+    app.add_middleware(RequestLog, metrics=container.metrics(), endpoints=known,  # outermost: sees every status
+                       mounts=mounts)
     return app
 
 

@@ -115,13 +115,20 @@ class BodySizeLimit:
 
 
 class RequestLog:
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, endpoints: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, endpoints: frozenset[str],
+                 mounts: tuple[str, ...] = ()) -> None:
         self.app = app
         self.metrics = metrics
-        self.endpoints = endpoints  # known paths; anything else is logged as "other" (bounded labels)
+        # Known paths, and mounted folders (a request under one is logged as the mount's path);
+        # anything else is logged as "other", so the metrics' labels stay bounded.
+        self.endpoints = endpoints
+        self._mounts = tuple((mount.rstrip("/") + "/", mount) for mount in mounts)
         # Unique per process start + a counter: as unique as a uuid4 per request, at a fraction of the cost.
         self._id_prefix = secrets.token_hex(6)
         self._ids = itertools.count(1)
+
+    def _mounted(self, path: str) -> str:
+        return next((mount for prefix, mount in self._mounts if path.startswith(prefix)), "other")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,7 +162,7 @@ class RequestLog:
         finally:
             seconds = time.perf_counter() - started
             path = scope.get("path", "")
-            endpoint = path if path in self.endpoints else "other"
+            endpoint = path if path in self.endpoints else self._mounted(path)
             method = scope.get("method", "")
             self.metrics.observe_request(endpoint, method, status, seconds)
             fields = {
