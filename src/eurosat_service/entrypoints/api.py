@@ -81,7 +81,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=container.config.max_upload_bytes())
-    # our routers' paths and the app's own (/openapi.json, the docs pages); the docs' assets' folder
+    # exact paths: our routers' and the app's own (/openapi.json, /docs, /redoc); mounts: the docs' assets
     known = frozenset({route.path for m in ROUTERS for route in m.router.routes}  # type: ignore[attr-defined]
                       | {path for route in app.routes if (path := getattr(route, "path", None))})
     mounts = tuple(route.path for route in app.routes if isinstance(route, Mount))
