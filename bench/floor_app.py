@@ -11,8 +11,7 @@ server of this model can reach on the same CPUs. Needs no torch.
 
 from fastapi import FastAPI, File, UploadFile
 
-CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-           "PermanentCrop", "Residential", "River", "SeaLake")
+from eurosat_service.domain.land_cover import EUROSAT_CLASSES as CLASSES  # plain Python, no torch
 
 app = FastAPI()
 
