@@ -47,11 +47,15 @@ from tests.conftest import free_port, real_images  # shared helpers
 TARGETS = {"throughput_ratio": 4.0, "p99_ms": 150.0, "raw_fraction": 0.70, "rss_mib": 350.0, "ready_s": 3.0}
 
 # The served network exactly as the service runs it (TorchClassifier: batch norms folded,
-# channels-last), in a given layout: ``workers`` threads each running its own forward passes with
-# ``threads`` torch threads, at each batch size; the best of them is the ceiling.
+# channels-last; the service's malloc settings), in a given layout: ``workers`` threads each
+# running its own forward passes with ``threads`` torch threads, at each batch size; the best of
+# them is the ceiling.
 RAW_THROUGHPUT = r"""
 import json, resource, sys, threading, time
 from pathlib import Path
+from eurosat_service.adapters.glibc_malloc import keep_freed_memory, limit_malloc_arenas
+limit_malloc_arenas(1)
+keep_freed_memory()
 import torch
 from eurosat_service.adapters.preprocessing import normalize
 from eurosat_service.adapters.torch_classifier import TorchClassifier

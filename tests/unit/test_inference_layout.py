@@ -9,7 +9,7 @@ import pytest
 
 from eurosat_service.adapters import cpu_quota
 from eurosat_service.adapters.cpu_quota import available_cpus, inference_workers, threads_per_worker
-from eurosat_service.adapters.glibc_malloc import limit_malloc_arenas
+from eurosat_service.adapters.glibc_malloc import keep_freed_memory, limit_malloc_arenas
 from tests.unit.api_support import fake_classifier, fake_container
 
 
@@ -47,3 +47,16 @@ def test_malloc_arenas_are_limited_unless_the_user_chose(monkeypatch: pytest.Mon
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     on_glibc = platform.libc_ver()[0] == "glibc"
     assert limit_malloc_arenas(8) is on_glibc  # (8: a cap this test process cannot notice)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MALLOC_TRIM_THRESHOLD_", "1048576"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+    ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576"),
+])
+def test_freed_memory_is_kept_unless_the_user_set_a_threshold(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                              value: str) -> None:
+    monkeypatch.setenv(name, value)
+    assert keep_freed_memory() is False  # the user's thresholds stand
+    monkeypatch.delenv(name)
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

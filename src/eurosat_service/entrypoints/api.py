@@ -100,10 +100,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eurosat_service.adapters.glibc_malloc import limit_malloc_arenas
+    from eurosat_service.adapters.glibc_malloc import keep_freed_memory, limit_malloc_arenas
     from eurosat_service.entrypoints.json_logging import setup_json_logging
 
     limit_malloc_arenas(1)  # before any thread starts: the workers' freed memory is reused, not kept apart
+    keep_freed_memory()  # and not handed back to the kernel between forward passes
     args = parse_args(argv)
     setup_json_logging()
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_uri": args.model_uri}.items()
