@@ -11,8 +11,8 @@ at batch 8) and frees them at the end. With glibc's defaults and one arena, the 
 heap went back to the kernel between passes and came back as fresh zeroed pages: 120-140 page
 faults per request under load. Serving blocks up to 32 MiB from the heap and trimming only past
 64 MiB of free memory ends that (under one fault per request): 0.1-0.5 ms less CPU per request
-(of 4.2-4.6), 4 % more requests per second on average over ten alternated pairs of runs, and
-the same peak RSS, since the memory is the next pass's anyway. docs/benchmarks.md, seventh
+(of 4.2-4.6), 6 % more requests per second on average over thirteen alternated pairs of runs,
+and the same peak RSS, since the memory is the next pass's anyway. docs/benchmarks.md, seventh
 session.
 """
 
