@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import re
 
 from fastapi.testclient import TestClient
@@ -37,8 +39,48 @@ def test_batch_refuses_more_files_than_the_configured_maximum() -> None:
     with api_client(max_batch_files=3) as client:
         response = client.post("/predict/batch", files=[image("files", b"river-tile")] * 4)
         assert response.status_code == 422
-        assert response.json() == {"error": "too_many_files", "detail": "4 files sent; at most 3 per request"}
+        assert response.json() == {"error": "too_many_files", "detail": "more than 3 files sent; at most 3 per request"}
         assert client.post("/predict/batch", files=[image("files", b"river-tile")] * 3).status_code == 200
+
+
+def test_batch_limit_is_ours_above_starlettes_default_of_1000_files() -> None:
+    """The form is parsed with the configured cap, not Starlette's 1000 (a 400 of its own)."""
+    with api_client(max_batch_files=1200) as client:
+        response = client.post("/predict/batch", files=[image("files", b"forest-tile")] * 1001)
+        assert response.status_code == 200
+        assert len(response.json()["predictions"]) == 1001
+    with api_client() as client:  # the default, 32
+        response = client.post("/predict/batch", files=[image("files", b"forest-tile")] * 1001)
+        assert response.status_code == 422
+        assert response.json() == {"error": "too_many_files",
+                                   "detail": "more than 32 files sent; at most 32 per request"}
+
+
+def test_too_many_files_are_refused_before_the_rest_of_the_upload_is_read() -> None:
+    """The parser stops at the first file over the cap: the other 36 files' bytes are never received."""
+    boundary = "b0undary"
+    parts = [(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{i}.jpg\"\r\n"
+              f"Content-Type: image/jpeg\r\n\r\n").encode() + b"x" * 1000 + b"\r\n" for i in range(40)]
+    chunks = [*parts, f"--{boundary}--\r\n".encode()]
+    received, sent = 0, []
+
+    async def receive() -> dict:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": chunks[received - 1], "more_body": received < len(chunks)}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/predict/batch", "raw_path": b"/predict/batch", "root_path": "", "query_string": b"",
+             "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+                         (b"content-length", str(sum(map(len, chunks))).encode())],
+             "client": ("127.0.0.1", 1234), "server": ("127.0.0.1", 80)}
+    asyncio.run(create_app(fake_container(fake_classifier(), max_batch_files=3))(scope, receive, send))
+    assert sent[0]["status"] == 422
+    assert json.loads(b"".join(m.get("body", b"") for m in sent[1:]))["error"] == "too_many_files"
+    assert received == 4  # three files and the fourth's headers; 36 of 40 never read
 
 
 def test_predict_refuses_several_files_instead_of_answering_for_one_of_them() -> None:
@@ -46,7 +88,8 @@ def test_predict_refuses_several_files_instead_of_answering_for_one_of_them() ->
         response = client.post("/predict", files=[image("file", b"forest-tile"), image("file", b"river-tile")])
         assert response.status_code == 422
         assert response.json() == {
-            "error": "too_many_files", "detail": "2 files sent; /predict takes one (send several to /predict/batch)",
+            "error": "too_many_files",
+            "detail": "more than one file sent; /predict takes one (send several to /predict/batch)",
         }
 
 

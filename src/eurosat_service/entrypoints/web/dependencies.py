@@ -29,10 +29,5 @@ async def _metrics(request: Request) -> ServiceMetrics:
     return container_of(request).metrics()
 
 
-async def _max_batch_files(request: Request) -> int:
-    return container_of(request).config.max_batch_files()
-
-
 Inference = Annotated[InferenceService, Depends(_inference)]
 Metrics = Annotated[ServiceMetrics, Depends(_metrics)]
-MaxBatchFiles = Annotated[int, Depends(_max_batch_files)]
