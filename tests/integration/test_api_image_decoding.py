@@ -169,3 +169,111 @@ def tiff_with_strip_offsets_as_text() -> bytes:
 def test_a_tiff_whose_tags_have_the_wrong_type_is_an_invalid_image_not_a_crash() -> None:
     with pytest.raises(InvalidImage, match="image could not be decoded"):
         decode_rgb(tiff_with_strip_offsets_as_text())
+
+
+def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize("exif", [b"MM\x00*", b"garbage!"], ids=["cut-short", "not-tiff"])
+def test_broken_exif_is_ignored_and_the_image_decodes(fmt: str, exif: bytes) -> None:
+    """An EXIF block cut short raised struct.error (a 500), one not TIFF-structured a 422, for
+    pixels that decode fine. Lossless WebP, so both files hold the same pixels."""
+    tile = Image.effect_noise((64, 64), 40).convert("RGB")
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    assert torch.equal(decode_rgb(encoded(tile, fmt, exif=exif, **options)), decode_rgb(encoded(tile, fmt, **options)))
+
+
+@pytest.mark.parametrize(("fmt", "keep"), [("JPEG", 20), ("PNG", 30), ("GIF", 10), ("WEBP", 12), ("TIFF", 8)])
+def test_a_supported_format_cut_short_in_its_header_is_a_corrupt_image_not_an_unknown_format(
+        fmt: str, keep: int) -> None:
+    data = encoded(Image.effect_noise((64, 64), 40).convert("RGB"), fmt)[:keep]
+    with pytest.raises(InvalidImage, match=f"truncated.* {fmt} file") as refused:
+        decode_rgb(data)
+    assert not isinstance(refused.value, UnsupportedImageFormat)  # a 422, not a 415
+
+
+def test_files_in_no_supported_format_are_still_unsupported() -> None:
+    for data in (b"plain text, not an image", b"%PDF-1.7\n", encoded(Image.new("RGB", (8, 8)), "ICO")):
+        with pytest.raises(UnsupportedImageFormat, match="not an image in a supported format"):
+            decode_rgb(data)
+
+
+def test_a_large_image_is_resized_the_same_whether_before_or_after_conversion() -> None:
+    """RGB and gray are resized in the decoded format, before conversion; images with alpha are
+    converted first. Either way the pixels are those of the RGB image resized."""
+    photo = Image.effect_noise((300, 200), 60).convert("RGB")
+    box = (50, 0, 250, 200)
+    for mode in ("RGB", "L", "RGBA", "LA"):
+        image = photo.convert(mode)
+        if "A" in mode:  # alpha is dropped, not blended in by resizing (as Pillow's filters would)
+            image.putalpha(Image.linear_gradient("L").resize((300, 200)))
+        expected = image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR, box=box)
+        got = decode_rgb(encoded(image, "PNG"))
+        assert torch.equal(got, torch.frombuffer(bytearray(expected.tobytes()), dtype=torch.uint8)
+                           .view(64, 64, 3).permute(2, 0, 1)), mode
+
+
+def test_large_sixteen_bit_images_of_either_byte_order_resize_the_same() -> None:
+    """Pillow's filters misread big-endian 16-bit samples, so those are widened before resizing."""
+    values = [(n * 7919) % 65536 for n in range(256 * 256)]
+    decoded = {mode: decode_rgb(gray_tiff(mode, values, side=256)) for mode in ("I;16", "I;16B", "I;16L")}
+    assert torch.equal(decoded["I;16B"], decoded["I;16"]) and torch.equal(decoded["I;16L"], decoded["I;16"])
+
+
+@pytest.mark.timeout(300)
+def test_decoding_a_large_16_bit_png_never_holds_converted_full_size_copies() -> None:
+    """A 4096x4096 16-bit PNG (42 KB, within the pixel limit) raised the peak RSS by 176 MiB per
+    decode when converted at full size; two workers decoding at once could take a 512 MB task
+    over its limit. Read in a fresh interpreter: its peak RSS (VmHWM: ru_maxrss would start at
+    this process's size, inherited through fork) before and after one decode."""
+    ramp = Image.linear_gradient("L").resize((4096, 4096)).convert("I").point(lambda v: v * 200).convert("I;16")
+    png = encoded(ramp, "PNG")  # made here: building it in the child would raise the peak first
+    script = (
+        "import sys\n"
+        "import eurosat_service.adapters.torch_classifier\n"
+        "from eurosat_service.adapters.preprocessing import decode_rgb\n"
+        "def peak_kib():\n"
+        "    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+        "data = sys.stdin.buffer.read()\n"
+        "before = peak_kib()\n"
+        "assert decode_rgb(data).shape == (3, 64, 64)\n"
+        "print((peak_kib() - before) // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], input=png, capture_output=True, timeout=280)
+    assert done.returncode == 0, done.stderr.decode()
+    grown_mib = int(done.stdout)
+    assert grown_mib <= 64, f"the peak RSS grew by {grown_mib} MiB decoding one 4096x4096 16-bit PNG"
+
+
+@pytest.mark.timeout(300)
+def test_large_images_are_decoded_one_at_a_time_across_threads() -> None:
+    """Each inference worker decodes its own batch: two 4096x4096 RGBA PNGs decoded side by side
+    held two images' worth of memory at once (about 128 MiB each). Two threads, three each, with
+    the service's malloc settings (one arena: with one per thread, each would keep its own)."""
+    g = Image.linear_gradient("L").resize((4096, 4096))
+    png = encoded(Image.merge("RGBA", (g, g.rotate(90), g, g)), "PNG")
+    script = (
+        "import sys, threading\n"
+        "from eurosat_service.adapters.glibc_malloc import keep_freed_memory, limit_malloc_arenas\n"
+        "limit_malloc_arenas(1); keep_freed_memory()  # as the service starts\n"
+        "import eurosat_service.adapters.torch_classifier\n"
+        "from eurosat_service.adapters.preprocessing import decode_rgb\n"
+        "def peak_kib():\n"
+        "    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+        "data = sys.stdin.buffer.read()\n"
+        "before = peak_kib()\n"
+        "assert decode_rgb(data).shape == (3, 64, 64)\n"
+        "one = peak_kib() - before\n"
+        "threads = [threading.Thread(target=lambda: [decode_rgb(data) for _ in range(3)]) for _ in range(2)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(one // 1024, (peak_kib() - before) // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], input=png, capture_output=True, timeout=280)
+    assert done.returncode == 0, done.stderr.decode()
+    one, both = map(int, done.stdout.split())
+    assert one >= 64  # the decoded image alone is 64 MiB: the measurement sees it
+    assert both <= one + 32, f"one decode raised the peak RSS by {one} MiB, two threads by {both}"

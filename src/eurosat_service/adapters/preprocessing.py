@@ -11,12 +11,22 @@ What happens to inputs that are not 64x64 RGB JPEGs like EuroSAT's:
 - A non-square image is centre-cropped to a square, then resized to ``size`` with Pillow's
   bilinear filter with antialiasing. A model trained on 10 m/pixel tiles sees a resized image at
   another ground resolution, so results on large photos are only as good as that resemblance.
+- Resizing comes before the conversion to 8-bit RGB, in the pixel format the file decodes to,
+  so a 4096x4096 16-bit PNG is not converted at full size (176 MiB more peak RSS per decode). For
+  RGB and grayscale the pixels are the same either way; a 16-bit image is stretched over the
+  resized image's range. Bilevel, palette and alpha images are converted first
+  (``_CONVERTED_BEFORE_RESIZING``). The filter near the square's edges reads the pixels just
+  outside it, as when the whole image is resized.
+- Broken EXIF metadata is ignored (the image is taken as upright).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
+import struct
+import threading
 import warnings
 
 import torch
@@ -43,6 +53,12 @@ FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 # Pillow never warns or raises about bombs itself).
 DEFAULT_MAX_PIXELS = 4096 * 4096
 Image.MAX_IMAGE_PIXELS = None
+
+# An image above LARGE_PIXELS takes up to 8 bytes a pixel while it is decoded and converted
+# (128 MiB at the 4096x4096 limit); the workers, or the decode pool, decode side by side, and a
+# batch of such PNGs (30-50 KB each) took a 512 MiB task over its limit. So one decodes at a time.
+LARGE_PIXELS = 2048 * 2048
+_one_at_a_time = threading.Lock()
 
 # Pillow warns about flaws it works around in an upload ("Tag data larger than file", "Possibly
 # corrupt EXIF data"): news about the client's file, not the service, and raw text on stderr
@@ -76,10 +92,12 @@ def _silence_libtiff() -> None:
 _silence_libtiff()
 
 
-# What Pillow raises for a corrupt upload: the exceptions its own fuzz tests accept, and TypeError,
+# What Pillow raises for a corrupt upload: the exceptions its own fuzz tests accept, TypeError,
 # which a TIFF tag of the wrong type raises (StripOffsets as text: "'str' object cannot be
-# interpreted as an integer"). Each is the client's file, a 422, not a 500.
-_PILLOW_INPUT_ERRORS = (OSError, SyntaxError, ValueError, TypeError, NotImplementedError, OverflowError)
+# interpreted as an integer"), and struct.error, which a short metadata block raises. Each is the
+# client's file, a 422, not a 500.
+_PILLOW_INPUT_ERRORS = (OSError, SyntaxError, ValueError, TypeError, NotImplementedError, OverflowError,
+                        EOFError, struct.error)
 
 
 def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
@@ -90,18 +108,16 @@ def decode_rgb(data: bytes, size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS
         if width * height > max_pixels:
             raise ImageTooLarge(f"image is {width}x{height} pixels; the limit is {max_pixels} pixels")
         if image.format == "JPEG" and min(width, height) > 2 * size:
-            image.draft("RGB", (size, size))  # let libjpeg downscale while decoding
-        image.load()
-        image = _upright(image)
-        image = _to_rgb(image)
+            image.draft("RGB", (size, size))  # let libjpeg downscale while decoding (image.size shrinks)
+        with _one_at_a_time if image.width * image.height > LARGE_PIXELS else contextlib.nullcontext():
+            image.load()
+            image = _to_rgb(_resized(_upright(image), size))
     except (ImageTooLarge, InvalidImage):
         raise
     except UnidentifiedImageError:
-        raise UnsupportedImageFormat(_unidentified(data)) from None
+        raise _unidentified(data) from None
     except _PILLOW_INPUT_ERRORS as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
-    if image.size != (size, size):
-        image = _square(image).resize((size, size), Image.Resampling.BILINEAR)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     # A channels-first view, not a copy: every caller stacks images into a batch, which copies.
     return pixels.view(size, size, 3).permute(2, 0, 1)
@@ -117,18 +133,58 @@ _UPRIGHT = {
 
 def _upright(image: Image.Image) -> Image.Image:
     """Apply the EXIF orientation. Not ``ImageOps.exif_transpose``: it also rewrites the EXIF
-    bytes, which we never use, and raised ``struct.error`` on a tag of the wrong type (a 500)."""
-    method = _UPRIGHT.get(image.getexif().get(0x0112))  # the Orientation tag (or XMP's)
+    bytes, which we never use, and raised ``struct.error`` on a tag of the wrong type (a 500).
+    EXIF that cannot be parsed (a PNG's or WebP's cut short, or not TIFF-structured at all) says
+    nothing about the pixels, which decoded: the image is taken as upright."""
+    try:
+        orientation = image.getexif().get(0x0112)  # the Orientation tag (or XMP's)
+    except Exception:  # noqa: BLE001  (any failure to parse optional metadata: SyntaxError, struct.error, ...)
+        return image
+    method = _UPRIGHT.get(orientation)
     return image if method is None else image.transpose(method)
 
 
-def _unidentified(data: bytes) -> str:
-    """Pillow cannot tell a TIFF with a pixel layout it does not read (EuroSAT's 13-band tiles,
-    float RGB) from a file in no known format; "not ... (JPEG, PNG, TIFF, ...)" misleads there."""
-    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return ("a TIFF whose pixel layout is not supported (such as more than 4 bands, or float RGB); "
-                "send 8- or 16-bit RGB or grayscale")
-    return f"not an image in a supported format ({', '.join(FORMATS)})"
+# How each supported format's files begin: a file that does but that Pillow cannot identify is
+# that format cut short or corrupt (a 422), not a file in no supported format (a 415).
+_SIGNATURES = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"))
+_TIFF_HEADERS = {b"II*\x00": "<I", b"MM\x00*": ">I", b"II+\x00": "<Q", b"MM\x00+": ">Q"}
+
+
+def _unidentified(data: bytes) -> InvalidImage:
+    """What to say of a file Pillow could not identify. Pillow cannot tell a TIFF with a pixel
+    layout it does not read (EuroSAT's 13-band tiles, float RGB) from a file in no known format,
+    nor a truncated header from either: "not ... (JPEG, PNG, TIFF, ...)" would mislead."""
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return InvalidImage(f"a truncated or corrupt {name} file: its header could not be read")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return InvalidImage("a truncated or corrupt WEBP file: its header could not be read")
+    if (offset_format := _TIFF_HEADERS.get(data[:4])) is not None:
+        at = 4 if offset_format[1] == "I" else 8  # where the first directory's offset is (BigTIFF: 8)
+        size = struct.calcsize(offset_format)
+        if len(data) < at + size or struct.unpack_from(offset_format, data, at)[0] + 2 > len(data):
+            return InvalidImage("a truncated TIFF file: it ends before its first image directory")
+        return UnsupportedImageFormat(
+            "a TIFF whose pixel layout is not supported (such as more than 4 bands, or float RGB); "
+            "send 8- or 16-bit RGB or grayscale")
+    return UnsupportedImageFormat(f"not an image in a supported format ({', '.join(FORMATS)})")
+
+
+# Pillow resizes bilevel and palette images by nearest neighbour whatever the filter, and images
+# with alpha premultiplied by it: these become RGB first, so their alpha is dropped, not blended.
+_CONVERTED_BEFORE_RESIZING = frozenset({"1", "P", "PA", "LA", "La", "RGBA", "RGBa"})
+
+
+def _resized(image: Image.Image, size: int) -> Image.Image:
+    """The centre square, resized to ``size`` in the decoded pixel format (see the module's
+    docstring): the full-size image is read once, never copied or converted."""
+    if image.size == (size, size):
+        return image
+    if image.mode in _CONVERTED_BEFORE_RESIZING:
+        image = _to_rgb(image)
+    elif image.mode.startswith("I;16") and image.mode not in ("I;16", "I;16L"):
+        image = image.convert("I")  # Pillow's filters read big-endian 16-bit samples as little-endian
+    return image.resize((size, size), Image.Resampling.BILINEAR, box=_centre_square(*image.size))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -146,13 +202,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _square(image: Image.Image) -> Image.Image:
-    width, height = image.size
-    if width == height:
-        return image
+def _centre_square(width: int, height: int) -> tuple[int, int, int, int]:
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    return image.crop((left, top, left + side, top + side))
+    return left, top, left + side, top + side
 
 
 def normalize(batch: torch.Tensor, normalization: Normalization) -> torch.Tensor:
