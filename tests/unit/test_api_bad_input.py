@@ -50,6 +50,21 @@ def test_a_missing_file_field_is_a_422_naming_the_field(request_kwargs: dict) ->
         assert batch.status_code == 422 and "files" in batch.json()["detail"]
 
 
+def test_a_multipart_body_cut_short_is_not_told_to_send_multipart() -> None:
+    """The part's closing boundary never came, so FastAPI found no ``file`` field: the hint says
+    what was missing, not to send multipart/form-data, which the client did."""
+    cut = (b"--B0UNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.jpg\"\r\n"
+           b"Content-Type: image/jpeg\r\n\r\nriver-tile")
+    with api_client() as client:
+        response = client.post("/predict", content=cut,
+                               headers={"content-type": "multipart/form-data; boundary=B0UNDARY"})
+        assert response.status_code == 422
+        assert response.json() == {"error": "invalid_request", "detail":
+                                   "file: Field required (the multipart body holds no complete part of that name)"}
+        raw = client.post("/predict", content=b"river-tile", headers={"content-type": "image/jpeg"})
+        assert raw.json()["detail"] == "file: Field required (send the image as multipart/form-data)"
+
+
 class BodyReader:
     """An ASGI app that reads the whole body, as a form parser does, behind ``BodySizeLimit``;
     the request body arrives in ``chunks`` and ``receives`` counts how many were asked for."""

@@ -81,8 +81,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    detail = "; ".join(problems) + " (send the image as multipart/form-data)"
-    return error_response(422, "invalid_request", detail, request=request)
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        # It was multipart: the part is missing, or the body ended before the part did
+        hint = " (the multipart body holds no complete part of that name)"
+    else:
+        hint = " (send the image as multipart/form-data)"
+    return error_response(422, "invalid_request", "; ".join(problems) + hint, request=request)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
