@@ -306,6 +306,20 @@ def test_a_port_flag_out_of_range_stops_startup_with_one_line_before_loading(tmp
                                     f"{'less than or equal to 65535' if port > 0 else 'greater than or equal to 0'}"]
 
 
+def test_a_port_in_use_stops_startup_with_one_line_before_loading(tmp_path: Path) -> None:
+    """The port is bound before the model loads: no "ready" line, then a bind error, as when
+    uvicorn bound it after the warm-up. (The model URI does not exist: it is never reached.)"""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(api_command(tmp_path / "no-such-store", port), env=api_env(tmp_path),
+                              capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"], proc.stderr
+
+
 def _broken_stores(good: Path, tmp_path: Path) -> dict[str, Path]:
     version = (good / "LATEST").read_text().strip()
     wrong_sha = tmp_path / "wrong-sha"

@@ -80,11 +80,16 @@ def test_the_entrypoint_serves_with_the_garbage_collector_back_on(monkeypatch: p
     from eurosat_service.entrypoints import api, json_logging
     from tests.unit.api_support import fake_classifier, fake_container
 
-    container = fake_container(fake_classifier())
+    container = fake_container(fake_classifier(), port=0)  # any free port: bound for real
     monkeypatch.setattr(json_logging, "setup_json_logging", lambda: None)  # leave pytest's handlers be
     monkeypatch.setattr(api, "build_container", lambda **overrides: container)
     seen: dict[str, object] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **_: seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count()))
+
+    def serve(server: uvicorn.Server, sockets: list | None = None) -> None:
+        seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+        server.started = True
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve)
     gc.disable()
     try:
         assert api.main([]) == 0

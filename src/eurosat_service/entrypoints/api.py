@@ -1,8 +1,9 @@
 """``python -m eurosat_service.entrypoints.api``: serve the model over HTTP with uvicorn.
 
-Flags and ``EUROSAT_*`` settings are validated, then the model is loaded and verified, all
-before the server binds its port: a bad setting or a model URI that cannot be loaded ends the
-process with one ``error: ...`` line and exit code 2, and the service never serves half-loaded.
+Flags and ``EUROSAT_*`` settings are validated, the port is bound, then the model is loaded and
+verified, all before the server listens: a bad setting, a port in use or a model URI that cannot
+be loaded ends the process with one ``error: ...`` line and exit code 2, and the service never
+serves half-loaded.
 ``/readyz`` answers 503 until the warm-up inference ran, then 200. On SIGTERM uvicorn at once
 closes the listening socket and every idle connection (a load balancer's probe then fails to
 connect: no 503 is ever needed, or seen), finishes the requests in flight (up to
@@ -16,6 +17,7 @@ import argparse
 import gc
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -36,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Mount
 
 from eurosat_service import __version__
+from eurosat_service.domain.errors import EurosatError
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
 from eurosat_service.entrypoints.web import demo, health, metrics, model_card, predictions
@@ -45,6 +48,7 @@ from eurosat_service.entrypoints.web.middleware import BodySizeLimit, RequestLog
 log = logging.getLogger("eurosat_service.api")
 
 ROUTERS = (predictions, health, model_card, metrics, demo)
+STARTUP_FAILURE = 3  # what uvicorn.run exits with when the server did not start
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -110,23 +114,39 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_uri": args.model_uri}.items()
                  if v is not None}
     container = build_container(**overrides)  # validates the flags too (--port 70000), before any loading
+    host, port = container.config.host(), container.config.port()
+    sock = bound_socket(host, port)
     container.classifier()  # load and verify now: a bad model stops here, before the port opens
     gc.freeze()  # what start-up built stays for good: later collections need not walk it again
     gc.enable()
     app = create_app(container)
     import uvicorn
 
-    uvicorn.run(
+    server = uvicorn.Server(uvicorn.Config(
         app,
-        host=container.config.host(),
-        port=container.config.port(),
+        host=host,
+        port=port,
         lifespan="on",
         access_log=False,  # RequestLog writes a richer line per request
         log_config=None,  # keep setup_json_logging's handlers
         timeout_graceful_shutdown=container.config.shutdown_timeout_s(),
         server_header=False,
-    )
-    return 0
+    ))
+    server.run(sockets=[sock])  # listens on it once the lifespan's warm-up is done
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound first (as uvicorn would bind it, after loading the model): a
+    port in use is one ``error:`` line at once, not a "ready" log line and then a bind error."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart need not wait out TIME_WAIT
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EurosatError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 if __name__ == "__main__":
