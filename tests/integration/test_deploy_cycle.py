@@ -4,6 +4,7 @@ then boto3 checks that nothing the job made is left. Also: idempotent `up`, `dow
 from __future__ import annotations
 
 import json
+import shlex
 import time
 
 from eurosat_service.adapters.ecr_registry import EcrRegistry
@@ -24,6 +25,10 @@ def test_full_cycle_up_status_logs_down(moto, prefix, capsys):
     assert f"service {prefix}-api is stable: 1/1 running {prefix}-api:1 (service created)" in out
     assert "no public IP attached yet" in out  # moto never attaches one
     assert "Traceback" not in err
+    # the `down` it prints names this deployment: `down` alone would look for the default prefix
+    down = next(line for line in out.splitlines() if line.startswith("when done: "))
+    down = down.removeprefix("when done: ").split("   (")[0]
+    assert down == f"python -m eurosat_service.entrypoints.deploy down --name-prefix {prefix}"
     assert len(moto.made_by(prefix)) == 6
 
     # what `up` made, as AWS sees it
@@ -73,7 +78,7 @@ def test_full_cycle_up_status_logs_down(moto, prefix, capsys):
     lines = out.strip().splitlines()
     assert len(lines) == 2 and stream in lines[0] and '"event": "ready"' in lines[0] and "/predict" in lines[1]
 
-    code, out, err = run_deploy(capsys, "down", "--name-prefix", prefix)
+    code, out, err = run_deploy(capsys, *shlex.split(down)[3:])  # as printed, after `python -m <module>`
     assert code == 0, err
     assert f"nothing is left of deployment '{prefix}'" in out
     assert moto.made_by(prefix) == []

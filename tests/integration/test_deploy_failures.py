@@ -92,6 +92,8 @@ def test_down_cleans_up_after_an_up_that_failed_half_way(moto, prefix, capsys):
     code, out, err = run_deploy(capsys, "up", "--name-prefix", prefix, "--image-uri", IMAGE.format(tag="v1"),
                                 container=shell)
     assert code == 2 and "error: injected failure" in err and "Traceback" not in err
+    assert err.rstrip().endswith(f"`python -m eurosat_service.entrypoints.deploy down --name-prefix {prefix}` "
+                                 "removes what `up` made, if anything")
     assert f"security group {prefix}-http" in out  # the steps before the failure did run
     made = moto.made_by(prefix)
     assert sorted(m.split()[0] for m in made) == ["log", "role", "security"]
@@ -187,3 +189,11 @@ def test_up_again_restarts_a_first_rollout_that_failed(moto, prefix, capsys):
     assert deployment_id() != before  # moto saw the forced new deployment
     assert run_deploy(capsys, "down", "--name-prefix", prefix)[0] == 0
     assert moto.made_by(prefix) == []
+
+
+def test_smoke_with_nothing_deployed_says_so_and_how_to_deploy(moto, prefix, capsys):
+    code, _, err = run_deploy(capsys, "smoke", "--name-prefix", prefix)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (f"error: nothing is deployed as '{prefix}' in us-east-1 (`python -m "
+                           f"eurosat_service.entrypoints.deploy up --name-prefix {prefix}` deploys it); "
+                           "pass --url to test another server")

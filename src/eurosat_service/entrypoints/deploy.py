@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -16,10 +17,10 @@ from pathlib import Path
 
 from eurosat_service.adapters.aws_errors import aws_errors
 from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec, LogEvent, prices_for
-from eurosat_service.domain.errors import DeploymentError, InvalidDeploymentConfig
+from eurosat_service.domain.errors import DeploymentError, Interrupted, InvalidDeploymentConfig
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
-from eurosat_service.entrypoints.deploy_args import at_least_one, parse_env, parse_since
+from eurosat_service.entrypoints.deploy_args import at_least_one, parse_env, parse_since, seconds
 from eurosat_service.entrypoints.deploy_progress import WaitBars
 from eurosat_service.entrypoints.last_image import last_image_file, read_last_image
 from eurosat_service.entrypoints.settings import load_settings
@@ -30,6 +31,9 @@ PROG = "python -m eurosat_service.entrypoints.deploy"
 IMAGE_FLAG_NAMES = (("aws_region", "region"), ("aws_profile", "profile"), ("aws_endpoint_url", "endpoint_url"),
                     ("deploy_name_prefix", "name_prefix"))
 SMOKE_IMAGE = "assets/smoke.jpg"  # a real EuroSAT tile (Forest), shipped inside the package
+# The flags that say which deployment a command acts on: carried into every command we print.
+DEPLOYMENT_FLAGS = (("deploy_name_prefix", "--name-prefix"), ("aws_region", "--region"),
+                    ("aws_profile", "--profile"), ("aws_endpoint_url", "--endpoint-url"))
 
 
 # -- arguments ------------------------------------------------------------------------------------
@@ -99,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     smoke = commands.add_parser("smoke", parents=[common],
                                 help="GET /readyz and POST /predict with a real EuroSAT image: pass or fail")
     smoke.add_argument("--url", help="base URL to test (default: the deployment's public endpoint)")
-    smoke.add_argument("--wait", type=float, default=30.0, help="seconds to wait for /readyz (default 30)")
+    smoke.add_argument("--wait", type=seconds, default=30.0, help="seconds to wait for /readyz (default 30)")
     smoke.add_argument("--image", type=Path, help="another image to send (default: the packaged EuroSAT tile)")
     down = commands.add_parser("down", parents=[common, _waiting()],
                                help="delete everything `up` created (found by its tags)")
@@ -142,6 +146,14 @@ def main(argv: list[str] | None = None, container: Container | None = None) -> i
     else:  # a caller's container (tests): this command's flags only, over the environment's settings
         container.config.from_dict(load_settings(overrides, flag_names()).model_dump())
     return COMMANDS[args.command](args, container)
+
+
+def again(args: argparse.Namespace, command: str) -> str:
+    """``command`` as the user would type it next, with this run's deployment flags: a `down`
+    printed without the ``--name-prefix`` given to `up` would find nothing, and say so."""
+    flags = [f"{flag} {shlex.quote(str(getattr(args, dest)))}" for dest, flag in DEPLOYMENT_FLAGS
+             if hasattr(args, dest)]
+    return " ".join([PROG, command, *flags])
 
 
 def _names(container: Container) -> DeploymentNames:
@@ -190,16 +202,24 @@ def cmd_up(args: argparse.Namespace, container: Container) -> int:
     spec = _spec(args, container, need_image=True)
     _print_cost(launch.plan(spec, prices_for(spec.region, container.config.fargate_prices())).cost.lines())
     print(f"deploying {spec.image_uri} as {spec.names.prefix!r} in {spec.region}")
-    with WaitBars() as bars:
-        result = launch.up(spec, _cloud(container), _waiting_for(container), on_step=bars.step, on_progress=bars)
+    down = again(args, "down")
+    cloud = _cloud(container)
+    try:
+        with WaitBars() as bars:
+            result = launch.up(spec, cloud, _waiting_for(container), on_step=bars.step, on_progress=bars)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: what `up` created so far is left in place (a running task bills); "
+                          f"`{down}` removes it, `{again(args, 'up')}` carries on") from None
+    except DeploymentError as exc:  # part of the deployment may exist, and a service bills
+        raise type(exc)(f"{exc}\n`{down}` removes what `up` made, if anything") from None
     revision = result.task_definition
     print(f"service {spec.names.service} is stable: {result.service.running}/{result.service.desired} running "
           f"{spec.names.family}:{revision.revision} (service {result.service_change})")
     if result.endpoint:
-        print(f"endpoint: {result.endpoint}   (try: {PROG} smoke)")
+        print(f"endpoint: {result.endpoint}   (try: {again(args, 'smoke')})")
     else:
-        print(f"no public IP attached yet; `{PROG} status` shows the endpoint once there is one")
-    print(f"when done: {PROG} down   (Fargate bills while the task runs)")
+        print(f"no public IP attached yet; `{again(args, 'status')}` shows the endpoint once there is one")
+    print(f"when done: {down}   (Fargate bills while the task runs)")
     return 0
 
 
@@ -256,9 +276,14 @@ def cmd_smoke(args: argparse.Namespace, container: Container) -> int:
     image = _read_image(args.image) if args.image else smoke_image()  # before any AWS call
     url = args.url
     if not url:
-        current = launch.status(_names(container), container.aws_region(), _cloud(container))
+        names, region = _names(container), container.aws_region()
+        current = launch.status(names, region, _cloud(container))
+        if not current.deployed:
+            raise DeploymentError(f"nothing is deployed as {names.prefix!r} in {region} (`{again(args, 'up')}` "
+                                  "deploys it); pass --url to test another server")
         if not current.endpoint:
-            raise DeploymentError("the deployment has no public endpoint yet (see `status`); pass --url")
+            raise DeploymentError(f"the deployment has no public endpoint yet (see `{again(args, 'status')}`); "
+                                  "pass --url")
         url = current.endpoint
     report = smoke(url, container.endpoint_probe(), image, waiting=launch.Waiting(timeout=args.wait, poll=1.0))
     print(f"smoke test of {report.url}")
@@ -279,9 +304,13 @@ def cmd_down(args: argparse.Namespace, container: Container) -> int:
                                                   args.delete_repository or None)
     print(f"removing deployment {names.prefix!r} in {region} (resources tagged "
           f"{', '.join(f'{k}={v}' for k, v in names.tags.items())})")
-    with WaitBars() as bars:
-        report = launch.down(names, cloud, _waiting_for(container), on_step=bars.step, on_progress=bars,
-                             repository=repository)
+    try:
+        with WaitBars() as bars:
+            report = launch.down(names, cloud, _waiting_for(container), on_step=bars.step, on_progress=bars,
+                                 repository=repository)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: part of the deployment may be left; `{again(args, 'down')}` "
+                          "removes the rest") from None
     for kept in report.kept:
         print(f"kept: {kept}")
     for problem in report.problems:
@@ -290,7 +319,10 @@ def cmd_down(args: argparse.Namespace, container: Container) -> int:
         print("still present:")
         for resource in report.remaining:
             print(f"  - {resource}")
-        print(f"run `{PROG} down` again in a minute; it only removes what this job tagged")
+        if report.problems:
+            print(f"once the problems above are fixed, run `{again(args, 'down')}` again")
+        else:  # still being deleted
+            print(f"run `{again(args, 'down')}` again in a minute; it only removes what this job tagged")
         return 1
     print(f"nothing is left of deployment {names.prefix!r} in {region}"
           + (" (some steps reported problems above)" if report.problems else ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import time
 from datetime import datetime, timezone
@@ -34,17 +35,32 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def seconds(text: str) -> float:
+    """An argparse type for a wait: a positive, finite number (``nan`` or ``inf`` waited forever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def parse_since(text: str, now: float | None = None) -> int:
-    """``30s``/``10m``/``2h``/``1d`` ago, or an ISO 8601 time; epoch milliseconds."""
+    """``30s``/``10m``/``2h``/``1d`` ago, or an ISO 8601 time; epoch milliseconds. CloudWatch
+    refuses a time before 1970 as a parameter error, which would read as an AWS failure."""
     now = time.time() if now is None else now
     match = _SINCE.match(text.strip())
     if match:
-        seconds = float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
-        return int((now - seconds) * 1000)
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidDeploymentConfig(f"--since {text!r}: use 30s, 10m, 2h, 1d or an ISO time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+        since = int((now - float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]) * 1000)
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidDeploymentConfig(f"--since {text!r}: use 30s, 10m, 2h, 1d or an ISO time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        since = int(moment.timestamp() * 1000)
+    if since < 0:
+        raise InvalidDeploymentConfig(f"--since {text!r}: that is before 1970; CloudWatch keeps nothing older")
+    return since
