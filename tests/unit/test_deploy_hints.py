@@ -43,3 +43,8 @@ def test_since_before_1970_is_refused_here_not_by_cloudwatch() -> None:
             parse_since(text, now=1_700_000_000.0)
     assert parse_since("1970-01-01T00:00:00Z") == 0
     assert seconds("2.5") == 2.5
+
+
+def test_image_takes_the_name_prefix_flag_of_every_other_command() -> None:
+    for argv in (["image", "--name-prefix", "demo"], ["image", "--prefix", "demo"]):  # --prefix: as before
+        assert build_parser().parse_args(argv).name_prefix == "demo"

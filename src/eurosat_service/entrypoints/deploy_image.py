@@ -55,7 +55,7 @@ def add_image_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--revision", default=SUPPRESS, help="source revision for the tag (default: the git HEAD)")
     p.add_argument("--model-version", default=SUPPRESS, help="model version for the tag (default: the "
                                                              "shipped model's LATEST)")
-    p.add_argument("--prefix", dest="name_prefix", default=SUPPRESS,
+    p.add_argument("--name-prefix", "--prefix", dest="name_prefix", default=SUPPRESS,  # as every other command
                    help="deployment name prefix, tagged on the repository [EUROSAT_DEPLOY_NAME_PREFIX]")
     p.add_argument("--region", default=SUPPRESS, help="AWS region [EUROSAT_AWS_REGION]")
     p.add_argument("--profile", default=SUPPRESS, help="AWS profile [EUROSAT_AWS_PROFILE]")
