@@ -6,12 +6,13 @@ before a single resource exists; the adapters turn these values into boto3 reque
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from eurosat_service.domain.errors import InvalidDeploymentConfig
-from eurosat_service.domain.model_uri import S3Model
+from eurosat_service.domain.model_uri import S3Model, check_task_model_uri
 
 PROJECT = "eurosat-service"
 PROJECT_TAG_KEY = "project"
@@ -35,7 +36,8 @@ FARGATE_SIZES: dict[int, tuple[int, ...]] = {
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)
 
-# Set by the deployment itself: --env may not override them (see DeploymentSpec).
+# Set by the deployment itself: --env may not override them in any case, since the API's settings
+# read EUROSAT_* names case-insensitively (see DeploymentSpec).
 RESERVED_ENVIRONMENT = {
     "EUROSAT_MODEL_URI": "pass --model-uri instead: it also creates the task role allowed to read that model",
     "EUROSAT_HOST": "the deployment sets it: the container listens on 0.0.0.0",
@@ -44,10 +46,21 @@ RESERVED_ENVIRONMENT = {
 }
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+# Every AWS region name: lowercase words and a number joined by dashes (eu-west-1, us-gov-west-1,
+# cn-north-1, us-isob-east-1). Not an availability zone (eu-west-1a), not a path, not spaced.
+_REGION = re.compile(r"^[a-z]+(?:-[a-z]+)+-[0-9]+$")
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
 )
+
+
+def check_region(region: str) -> None:
+    """botocore only refuses a malformed region when it builds a client (if at all): refuse it first."""
+    if not _REGION.match(region):
+        raise InvalidDeploymentConfig(
+            f"AWS region {region!r} is not an AWS region name: expected lowercase words and a number joined "
+            "by dashes, such as eu-west-1, us-gov-west-1 or cn-north-1")
 
 
 def check_fargate_size(cpu: int, memory: int) -> None:
@@ -83,6 +96,24 @@ class FargatePrices:
     public_ipv4_hour: float = 0.005
     source: str = ""
 
+    @classmethod
+    def override(cls, region: str, given: Mapping[str, float]) -> FargatePrices:
+        """One region's entry of EUROSAT_FARGATE_PRICES; ``ValueError`` for a shape or price that
+        would make a wrong estimate (a missing key, a negative or non-finite price, a non-region)."""
+        try:
+            check_region(region)
+        except InvalidDeploymentConfig as exc:
+            raise ValueError(str(exc)) from None
+        keys = {"vcpu_hour", "gb_hour", "public_ipv4_hour"}
+        if not {"vcpu_hour", "gb_hour"} <= set(given) <= keys:
+            raise ValueError(f"{region!r} needs vcpu_hour and gb_hour (and optionally public_ipv4_hour), "
+                             f"got {sorted(given)}")
+        prices = {key: float(value) for key, value in given.items()}
+        for key, price in prices.items():
+            if not (math.isfinite(price) and price >= 0):
+                raise ValueError(f"{region!r}: {key} must be 0 or more, got {price}")
+        return cls(**prices, source=f"{region} price from EUROSAT_FARGATE_PRICES")
+
 
 # Fargate on-demand list prices for Linux/x86 at the time of writing (2025), from
 # https://aws.amazon.com/fargate/pricing/ ; a public IPv4 address costs $0.005/h since Feb 2024.
@@ -95,14 +126,10 @@ LIST_PRICES: dict[str, FargatePrices] = {
 def prices_for(region: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> FargatePrices:
     """The region's prices: an override if given, a recorded list price, else us-east-1's, labelled so."""
     if overrides and region in overrides:
-        given = dict(overrides[region])
-        keys = {"vcpu_hour", "gb_hour", "public_ipv4_hour"}
-        if not {"vcpu_hour", "gb_hour"} <= set(given) <= keys:
-            raise InvalidDeploymentConfig(
-                f"EUROSAT_FARGATE_PRICES[{region!r}] needs vcpu_hour and gb_hour (and optionally "
-                f"public_ipv4_hour), got {sorted(given)}")
-        return FargatePrices(**{k: float(v) for k, v in given.items()},
-                             source=f"{region} price from EUROSAT_FARGATE_PRICES")
+        try:
+            return FargatePrices.override(region, overrides[region])
+        except ValueError as exc:
+            raise InvalidDeploymentConfig(f"EUROSAT_FARGATE_PRICES: {exc}") from None
     if region in LIST_PRICES:
         return LIST_PRICES[region]
     base = LIST_PRICES["us-east-1"]
@@ -237,13 +264,25 @@ class DeploymentSpec:
                 f"choose one of {LOG_RETENTION_DAYS}")
         if not self.region:
             raise InvalidDeploymentConfig("no AWS region: pass --region or set EUROSAT_AWS_REGION")
+        check_region(self.region)  # also one from AWS_REGION or the profile, which no setting checked
         bad = [k for k in self.environment if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k)]
         if bad:
             raise InvalidDeploymentConfig(f"invalid environment variable names: {bad}")
+        settings: dict[str, str] = {}  # the API's settings ignore case: EUROSAT_PORT is eurosat_port
         for key in self.environment:
-            if key in RESERVED_ENVIRONMENT:
-                raise InvalidDeploymentConfig(f"--env {key} is not allowed: {RESERVED_ENVIRONMENT[key]}")
-        self.s3_model  # a malformed S3 URI is refused now, not by the running task
+            name = key.upper()
+            if name in RESERVED_ENVIRONMENT:
+                read_as = f"the API reads it as {name}; " if key != name else ""
+                raise InvalidDeploymentConfig(f"--env {key} is not allowed: {read_as}{RESERVED_ENVIRONMENT[name]}")
+            if name.startswith("EUROSAT_") and name in settings:
+                raise InvalidDeploymentConfig(f"--env {settings[name]} and {key} set the same setting: the API "
+                                              "reads EUROSAT_* names in any case; pass it once")
+            settings[name] = key
+        if self.model_uri:  # one the running task would refuse is refused now, before any AWS call
+            try:
+                check_task_model_uri(self.model_uri)
+            except ValueError as exc:
+                raise InvalidDeploymentConfig(str(exc)) from None
 
     @property
     def tags(self) -> dict[str, str]:
@@ -260,7 +299,8 @@ class DeploymentSpec:
         env = {**self.environment, "EUROSAT_HOST": "0.0.0.0", "EUROSAT_PORT": str(CONTAINER_PORT)}
         if self.model_uri:
             env["EUROSAT_MODEL_URI"] = self.model_uri
-            env.setdefault("EUROSAT_AWS_REGION", self.region)
+            if not any(key.upper() == "EUROSAT_AWS_REGION" for key in env):  # the user's, in any case, wins
+                env["EUROSAT_AWS_REGION"] = self.region
         return dict(sorted(env.items()))
 
     def cost(self, prices: FargatePrices) -> CostEstimate:

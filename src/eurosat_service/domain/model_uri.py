@@ -4,11 +4,14 @@ role may read exactly these (adapters/iam_task_role.py), so the two can never di
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MODEL_FILE = "model.pt"  # the file the API loads from a version of an artifact store
 LATEST = "LATEST"  # a store's pointer naming its newest version
 S3_FORMS = "s3://bucket/prefix (its latest version) or s3://bucket/prefix/<version>/model.pt"
+TASK_MODEL_FORMS = f"{S3_FORMS}, or a path inside the image such as /opt/eurosat-service/models/eurosat-resnet18"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # "gs:", "S3:", and mistyped ones such as "s3:/b"
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,15 @@ class S3Model:
 
     def __str__(self) -> str:
         return ", ".join(f"s3://{self.bucket}/{key}" for key in self.readable_keys)
+
+
+def check_task_model_uri(uri: str) -> S3Model | None:
+    """The S3 model a deployed task would serve, None for a path inside its image; ``ValueError``
+    for any URI the API refuses (adapters/artifact_uri.py reads ``s3://`` and paths, ``file://``
+    optional) or would look for as a local path that cannot exist (``s3:/b/m``), so a deployment
+    is refused before it starts a task that can only fail."""
+    model = S3Model.parse(uri)
+    path = uri.removeprefix("file://")
+    if model is None and (_SCHEME.match(path) or "://" in path):
+        raise ValueError(f"model URI {uri!r} is not one the API can read; expected {TASK_MODEL_FORMS}")
+    return model

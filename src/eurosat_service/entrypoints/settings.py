@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from eurosat_service.domain.errors import EurosatError
+from eurosat_service.domain.deployment import FargatePrices, check_region
+from eurosat_service.domain.errors import EurosatError, InvalidDeploymentConfig
+from eurosat_service.domain.model_uri import check_task_model_uri
 from eurosat_service.domain.views import view_transforms
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED_MODEL = PROJECT_ROOT / "models" / "eurosat-resnet18"
+ENDPOINT_FORM = "http:// or https://, a host and an optional port, e.g. http://127.0.0.1:5000"
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -66,14 +74,86 @@ class Settings(BaseSettings):
     deploy_wait_timeout: float = Field(default=900.0, gt=0)  # seconds for the service to be stable/inactive
     deploy_poll_seconds: float = Field(default=10.0, gt=0)
     deploy_model_uri: str | None = None  # EUROSAT_MODEL_URI inside the task; None keeps the image's model
-    # per-region overrides of the Fargate list prices, JSON: {"eu-west-1": {"vcpu_hour": .., "gb_hour": ..}}
-    fargate_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # per-region overrides of the Fargate list prices, JSON: {"eu-west-1": {"vcpu_hour": .., "gb_hour": ..}};
+    # NoDecode: parsed below, so bad JSON is a validation error naming the variable, not SettingsError
+    fargate_prices: Annotated[dict[str, dict[str, float]], NoDecode] = Field(default_factory=dict)
 
     @field_validator("views")
     @classmethod
     def _known_view_set(cls, views: int) -> int:
         view_transforms(views)
         return views
+
+    @field_validator("aws_region")
+    @classmethod
+    def _region_name(cls, region: str | None) -> str | None:
+        if region:  # "" is unset, as boto3 takes it
+            try:
+                check_region(region)
+            except InvalidDeploymentConfig as exc:
+                raise ValueError(str(exc)) from None
+        return region
+
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, url: str | None) -> str | None:
+        if url:  # "" is unset: AWS itself
+            check_endpoint_url(url)
+        return url
+
+    @field_validator("deploy_model_uri")
+    @classmethod
+    def _task_model_uri(cls, uri: str | None) -> str | None:
+        if uri:  # "" keeps the image's model
+            check_task_model_uri(uri)
+        return uri
+
+    @field_validator("fargate_prices", mode="before")
+    @classmethod
+    def _prices_json(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc}); expected "
+                                 '{"<region>": {"vcpu_hour": <USD>, "gb_hour": <USD>}}') from None
+        return value
+
+    @field_validator("fargate_prices")
+    @classmethod
+    def _prices_usable(cls, overrides: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for region, given in overrides.items():  # every region, so a typo is not found only when used
+            FargatePrices.override(region, given)
+        return overrides
+
+
+def check_endpoint_url(url: str) -> None:
+    """One rule for --endpoint-url, checked before any client exists: botocore refuses a bad one
+    only when it builds its first client, with a bare ``ValueError`` (a traceback), and a scheme
+    it does not speak (ftp://) only at the first request."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed or malformed [IPv6] host
+        raise ValueError(f"{url!r} is not a URL ({exc}); expected {ENDPOINT_FORM}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"{url!r} does not start with http:// or https://; expected {ENDPOINT_FORM}")
+    host = parts.hostname or ""
+    if any(c.isspace() for c in url) or not (_HOST_NAME.match(host) or _is_ip_address(host)):
+        raise ValueError(f"{url!r} has no valid host name; expected {ENDPOINT_FORM}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"{url!r}: the port must be a number from 1 to 65535; expected {ENDPOINT_FORM}")
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def load_settings(flags: Mapping[str, object] | None = None, flag_names: Mapping[str, str] | None = None) -> Settings:
@@ -87,8 +167,10 @@ def load_settings(flags: Mapping[str, object] | None = None, flag_names: Mapping
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = "_".join(map(str, error["loc"]))
+            field, *inside = map(str, error["loc"])  # inside: keys within a JSON setting, not a variable name
             name = (flag_names.get(field, f"--{field.replace('_', '-')}") if field in flags
                     else f"EUROSAT_{field.upper()}")
-            problems.append(f"{name}: {error['msg']}")
+            where = f"at {''.join(f'[{json.dumps(key)}]' for key in inside)}: " if inside else ""
+            message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+            problems.append(f"{name}: {where}{message}")
         raise EurosatError(f"invalid setting: {'; '.join(problems)}") from None
