@@ -403,12 +403,14 @@ class FakeDeployer:
         self.journal.append(f"delete service {name}")
         return True
 
-    def deregister_task_definition(self, arn) -> None:
+    def deregister_task_definition(self, arn) -> bool:
         for revisions in self.revisions.values():
             for revision in revisions:
-                if revision["arn"] == arn:
+                if revision["arn"] == arn and revision["active"]:
                     revision["active"] = False
                     self.journal.append(f"deregister {arn}")
+                    return True
+        return False
 
     def delete_cluster(self, name) -> bool:
         if any(c == name and s["status"] != "INACTIVE" for (c, _), s in self.services.items()):

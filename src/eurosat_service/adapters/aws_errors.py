@@ -22,7 +22,9 @@ from botocore.exceptions import (
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
+    SSOError,
     TokenRetrievalError,
+    UnauthorizedSSOTokenError,
 )
 
 from eurosat_service.domain.errors import CloudAccessError, DeploymentError
@@ -36,7 +38,19 @@ NO_CREDENTIALS = ("no AWS credentials found: run `aws configure` (or `aws sso lo
 
 NO_REGION = ("no AWS region: pass --region, set EUROSAT_AWS_REGION or AWS_REGION, or set `region` "
              "in your AWS profile (`aws configure`)")
+# set by aws_session on an error raised inside a client's call: the profile that client's session uses
+PROFILE_ATTRIBUTE = "eurosat_aws_profile"
 T = TypeVar("T")
+
+
+def sso_login_needed(exc: BaseException) -> str:
+    """An SSO profile with no cached token (never logged in, or a fresh HOME) or an expired one."""
+    profile = getattr(exc, PROFILE_ATTRIBUTE, None)
+    login = f"aws sso login --profile {profile}" if profile else "aws sso login --profile <the profile in use>"
+    # botocore's own text for an expired legacy token only says to log in, without the profile
+    detail = "" if isinstance(exc, UnauthorizedSSOTokenError) else f" ({exc})"
+    return (f"the AWS SSO login{f' of profile {profile}' if profile else ''} is missing or expired{detail}: "
+            f"run `{login}` and retry")
 
 
 def error_code(exc: ClientError) -> str:
@@ -51,8 +65,8 @@ def aws_errors(action: str) -> Iterator[None]:
         raise CloudAccessError(NO_CREDENTIALS) from exc
     except ProfileNotFound as exc:
         raise CloudAccessError(f"{exc}: check --profile / EUROSAT_AWS_PROFILE and ~/.aws/config") from exc
-    except TokenRetrievalError as exc:
-        raise CloudAccessError(f"AWS SSO session expired: run `aws sso login` ({exc})") from exc
+    except (SSOError, TokenRetrievalError) as exc:  # TokenRetrievalError: only the SSO token provider raises it
+        raise CloudAccessError(sso_login_needed(exc)) from exc
     except NoRegionError as exc:
         raise CloudAccessError(NO_REGION) from exc
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:

@@ -1,4 +1,4 @@
-"""boto3 sessions and clients with retries, a region and an optional endpoint (moto).
+"""boto3 sessions and clients with timeouts, retries, a region and an optional endpoint (moto).
 
 With no region given, boto3's own choice applies (``AWS_REGION``, ``AWS_DEFAULT_REGION``, then
 the profile's ``region`` in ~/.aws/config), as for the AWS CLI: a user whose profile says
@@ -10,16 +10,25 @@ the training job should not pay.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from eurosat_service.adapters.aws_errors import NO_REGION, aws_errors
+from eurosat_service.adapters.aws_errors import NO_REGION, PROFILE_ATTRIBUTE, aws_errors
 from eurosat_service.domain.errors import CloudAccessError
 
 if TYPE_CHECKING:
     import boto3
 
-RETRIES = dict(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60)
+# The deploy commands' calls (ECS, EC2, IAM, Logs, ECR, STS) answer in well under a second; the
+# slowest take a few. botocore's defaults (60 s read timeout, retried) made an endpoint that
+# accepts connections but never answers a silent 6-minute hang per call; this fails it in about
+# a minute: 3 attempts of at most 5 s to connect plus 20 s without a byte, with short backoffs.
+# The image push is not a boto3 call (the build tool pushes; ECR only issues the login token).
+CONTROL_PLANE = dict(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 3})
+# S3 moves model files of tens of MB, possibly over a slow link: what it always had.
+DATA_PLANE = dict(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "total_max_attempts": 6})
+DATA_PLANE_SERVICES = frozenset({"s3"})
 
 
 def make_session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
@@ -41,4 +50,19 @@ def session_region(session: Callable[[], boto3.session.Session]) -> str:
 def make_client(session: boto3.session.Session, service: str, endpoint_url: str | None = None) -> Any:
     from botocore.config import Config
 
-    return session.client(service, endpoint_url=endpoint_url or None, config=Config(**RETRIES))
+    settings = DATA_PLANE if service in DATA_PLANE_SERVICES else CONTROL_PLANE
+    client = session.client(service, endpoint_url=endpoint_url or None, config=Config(**settings))
+    client.meta.events.register("after-call-error", _noting_profile(session.profile_name))
+    return client
+
+
+def _noting_profile(profile: str) -> Callable[..., None]:
+    """Credentials load on a client's first call, so an SSO login that is missing or expired fails
+    there; the error names no profile, and ``aws sso login`` needs one: note it on the error."""
+
+    def note(exception: BaseException | None = None, **_: Any) -> None:
+        if exception is not None:
+            with contextlib.suppress(AttributeError, TypeError):  # a handler that raises would replace the error
+                setattr(exception, PROFILE_ATTRIBUTE, profile)
+
+    return note

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 SPEC_TAG = "eurosat-service:spec-sha256"
 STREAM_PREFIX = "api"
 NOT_FOUND = {"ClusterNotFoundException", "ServiceNotFoundException"}
+# how endpoints say they lack an operation; AccessDenied and the like are not among them
+UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "NotImplementedException",
+               "UnsupportedOperation", "UnsupportedOperationException"}
 # A brand-new account gets ECS's service-linked role on first use; it can lag a few seconds.
 SERVICE_LINKED_ROLE_RETRIES = 6
 
@@ -79,6 +82,8 @@ class EcsFargateDeployer:
     def __init__(self, client: Any, retry_delay: float = 10.0) -> None:
         self.client = client
         self.retry_delay = retry_delay
+        self._inactive: set[str] = set()  # revisions found INACTIVE: only deleting is left to do
+        self._can_delete = True  # False once the endpoint says it has no DeleteTaskDefinitions
 
     # -- up ---------------------------------------------------------------------------------------
     def ensure_cluster(self, name: str, tags: Mapping[str, str]) -> Ensured:
@@ -211,13 +216,24 @@ class EcsFargateDeployer:
         return found
 
     def find_task_definitions(self, family: str, tags: Mapping[str, str]) -> list[TaskDefinitionRef]:
+        """Active and inactive revisions: `down` deregisters (-> INACTIVE), then deletes, so one
+        interrupted in between, or denied the delete, leaves inactive revisions only this finds.
+        Where deleting is not supported at all, inactive revisions are not reported: none can go."""
         found = []
-        pages = self.client.get_paginator("list_task_definitions").paginate(familyPrefix=family, status="ACTIVE")
-        for arn in (a for page in pages for a in page["taskDefinitionArns"]):
-            described = self.client.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-            definition = described["taskDefinition"]
-            if definition["family"] == family and carries(as_dict(described.get("tags")), tags):
-                found.append(_ref(definition, created=False))
+        for status in ("ACTIVE", "INACTIVE") if self._can_delete else ("ACTIVE",):
+            pages = self.client.get_paginator("list_task_definitions").paginate(familyPrefix=family, status=status)
+            for arn in (a for page in pages for a in page["taskDefinitionArns"]):
+                try:
+                    described = self.client.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+                except ClientError as exc:
+                    if _is_missing(exc):  # deleted since it was listed
+                        continue
+                    raise
+                definition = described["taskDefinition"]
+                if definition["family"] == family and carries(as_dict(described.get("tags")), tags):
+                    found.append(_ref(definition, created=False))
+                    if definition.get("status") == "INACTIVE":
+                        self._inactive.add(definition["taskDefinitionArn"])
         return found
 
     # -- down -------------------------------------------------------------------------------------
@@ -232,13 +248,36 @@ class EcsFargateDeployer:
         self.client.delete_service(cluster=cluster, service=name, force=True)
         return True
 
-    def deregister_task_definition(self, arn: str) -> None:
-        """Deregister, then delete the inactive revision so nothing of it stays listed."""
-        self.client.deregister_task_definition(taskDefinition=arn)
+    def deregister_task_definition(self, arn: str) -> bool:
+        """Deregister it (unless found INACTIVE already), then delete it so nothing of it stays
+        listed; False when there was nothing left to do. Only an endpoint without
+        DeleteTaskDefinitions (older LocalStack) may leave it inactive: a refusal (AccessDenied) is
+        raised, and the revision, now inactive, is still found by `find_task_definitions`."""
+        was_active = arn not in self._inactive
+        if was_active:
+            try:
+                self.client.deregister_task_definition(taskDefinition=arn)
+            except ClientError as exc:
+                if _is_missing(exc):
+                    return False
+                raise
+            self._inactive.add(arn)
+        if not self._can_delete:
+            return was_active
         try:
-            self.client.delete_task_definitions(taskDefinitions=[arn])
-        except ClientError as exc:  # older endpoints (LocalStack) lack it; an inactive revision costs nothing
-            log.info("left inactive revision %s: %s", arn, exc)
+            response = self.client.delete_task_definitions(taskDefinitions=[arn])
+        except ClientError as exc:
+            if not _unsupported(exc):
+                raise
+            self._can_delete = False
+            log.info("this ECS endpoint cannot delete task definitions (%s): left %s inactive", error_code(exc), arn)
+            return was_active
+        for failure in response.get("failures", []):  # DeleteTaskDefinitions reports these, it does not raise
+            reason = failure.get("reason") or "no reason given"
+            if "does not exist" not in reason:  # else deleted since it was found
+                raise DeploymentError(f"ECS did not delete the inactive revision: {reason}")
+        self._inactive.discard(arn)
+        return True
 
     def delete_cluster(self, name: str) -> bool:
         try:
@@ -285,6 +324,18 @@ def _ref(definition: Mapping[str, Any], created: bool) -> TaskDefinitionRef:
         image_uri=container.get("image", ""),
         environment={e["name"]: e["value"] for e in container.get("environment", [])},
     )
+
+
+def _is_missing(exc: ClientError) -> bool:
+    """ECS's ClientException for a revision that does not exist (any more)."""
+    message = exc.response.get("Error", {}).get("Message", "").lower()
+    return error_code(exc) == "ClientException" and ("unable to describe" in message or "does not exist" in message)
+
+
+def _unsupported(exc: ClientError) -> bool:
+    """The endpoint lacks the operation (older LocalStack answers 501): not a refusal to fix."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error_code(exc) in UNSUPPORTED or status == 501
 
 
 def _same_network(service: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:

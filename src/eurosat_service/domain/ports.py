@@ -222,14 +222,17 @@ class Deployer(Protocol):
     def find_services(self, cluster: str, tags: Mapping[str, str]) -> list[str]: ...
 
     def find_task_definitions(self, family: str, tags: Mapping[str, str]) -> list[TaskDefinitionRef]:
-        """Active revisions of ``family`` carrying ``tags``."""
+        """Active and inactive revisions of ``family`` carrying ``tags`` (an inactive one is what a
+        `down` stopped between deregistering and deleting, or denied the delete, left)."""
         ...
 
     def delete_service(self, cluster: str, name: str) -> bool:
         """Scale to zero, then delete; does not wait for it to become inactive."""
         ...
 
-    def deregister_task_definition(self, arn: str) -> None: ...
+    def deregister_task_definition(self, arn: str) -> bool:
+        """Deregister and delete the revision; False when it was already gone."""
+        ...
 
     def delete_cluster(self, name: str) -> bool: ...
 

@@ -20,6 +20,9 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # an expired or missing SSO login: a WARNING with a traceback, then the error we report anyway
+    for refresher in ("botocore.credentials", "botocore.tokens"):
+        logging.getLogger(refresher).setLevel(logging.ERROR)
 
 
 def run(main: Callable[[], int | None]) -> None:

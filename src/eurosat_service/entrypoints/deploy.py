@@ -20,7 +20,14 @@ from eurosat_service.domain.deployment import DeploymentNames, DeploymentSpec, L
 from eurosat_service.domain.errors import DeploymentError, Interrupted, InvalidDeploymentConfig
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import Container, build_container
-from eurosat_service.entrypoints.deploy_args import at_least_one, parse_env, parse_since, seconds
+from eurosat_service.entrypoints.deploy_args import (
+    at_least_one,
+    http_url,
+    parse_env,
+    parse_since,
+    repository_name,
+    seconds,
+)
 from eurosat_service.entrypoints.deploy_progress import WaitBars
 from eurosat_service.entrypoints.last_image import last_image_file, read_last_image
 from eurosat_service.entrypoints.settings import load_settings
@@ -102,12 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--limit", type=at_least_one, default=200, help="at most this many of the latest events")
     smoke = commands.add_parser("smoke", parents=[common],
                                 help="GET /readyz and POST /predict with a real EuroSAT image: pass or fail")
-    smoke.add_argument("--url", help="base URL to test (default: the deployment's public endpoint)")
+    smoke.add_argument("--url", type=http_url, help="base URL to test (default: the deployment's public endpoint)")
     smoke.add_argument("--wait", type=seconds, default=30.0, help="seconds to wait for /readyz (default 30)")
     smoke.add_argument("--image", type=Path, help="another image to send (default: the packaged EuroSAT tile)")
     down = commands.add_parser("down", parents=[common, _waiting()],
                                help="delete everything `up` created (found by its tags)")
-    down.add_argument("--delete-repository", nargs="?", const="", metavar="NAME",
+    down.add_argument("--delete-repository", nargs="?", const="", metavar="NAME", type=repository_name,
                       help="also delete the ECR repository with its images, only if its tags name this "
                            "deployment (default: those tagged so in this region, and the deployed image's)")
     _add_image_command(commands)

@@ -7,8 +7,10 @@ import math
 import re
 import time
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
-from eurosat_service.domain.errors import InvalidDeploymentConfig
+from eurosat_service.domain.container_image import check_repository_name
+from eurosat_service.domain.errors import BuildError, InvalidDeploymentConfig
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 
@@ -44,6 +46,29 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
+
+
+def repository_name(text: str) -> str:
+    """An argparse type for ``--delete-repository``: a name ECR would refuse is a usage error before
+    `down` deletes anything ("" is the flag given without a name)."""
+    if text:
+        try:
+            check_repository_name(text)
+        except BuildError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def http_url(text: str) -> str:
+    """An argparse type for ``smoke --url``: one that can never answer would be retried for --wait."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises for a port that is not a number, or above 65535)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a usable URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL with a host")
+    return text
 
 
 def parse_since(text: str, now: float | None = None) -> int:

@@ -49,6 +49,9 @@ def setup_json_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # an expired or missing SSO login: a WARNING with a traceback, then the error we report anyway
+    for refresher in ("botocore.credentials", "botocore.tokens"):
+        logging.getLogger(refresher).setLevel(logging.ERROR)
     # Pillow only speaks about the upload it decodes ("More samples per pixel than can be decoded"
     # at ERROR), which the request's own line reports as a 415/422: a client's bad file must not
     # page whoever alerts on level=error.

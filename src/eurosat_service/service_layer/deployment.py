@@ -418,6 +418,9 @@ def _own_repositories(
     own = []
     for name in candidates:
         tags = remover.tags(name)
+        if tags is None and removal.name:  # typed by the user: a typo must not read as a deletion
+            raise DeploymentError(f"no {remover.kind} named {name!r} in {removal.region}: nothing deleted "
+                                  "(it may never have existed, or an earlier `down` deleted it)")
         if tags is None:
             on_step(f"{remover.kind} {name}: already gone")
         elif carries(tags, names.tags):
@@ -461,7 +464,7 @@ def delete_security_group(network: Network, group_id: str, waiting: Waiting, on_
 def leftovers(
     names: DeploymentNames, cloud: Cloud, extras: Sequence[tuple[RepositoryRemover, str]] = ()
 ) -> list[Resource]:
-    """Everything of this deployment that still exists (inactive task definitions cost nothing)."""
+    """Everything of this deployment that still exists, inactive task definitions included."""
     tags, deployer = names.tags, cloud.deployer
     found: list[Resource] = []
     for cluster in deployer.find_clusters(tags):
