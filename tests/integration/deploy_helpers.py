@@ -47,3 +47,14 @@ def run_deploy(capsys, *argv: str, container=None) -> tuple[int, str, str]:
         cli.run(lambda: deploy.main(list(argv), container))
     out, err = capsys.readouterr()
     return exited.value.code, out, err
+
+
+class Patched:
+    """The real adapter or client, except for the methods given (a failure moto cannot produce)."""
+
+    def __init__(self, real, **methods) -> None:
+        self._real = real
+        self.__dict__.update(methods)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)

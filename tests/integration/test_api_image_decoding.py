@@ -224,29 +224,34 @@ def test_large_sixteen_bit_images_of_either_byte_order_resize_the_same() -> None
     assert torch.equal(decoded["I;16B"], decoded["I;16"]) and torch.equal(decoded["I;16L"], decoded["I;16"])
 
 
-@pytest.mark.timeout(300)
-def test_decoding_a_large_16_bit_png_never_holds_converted_full_size_copies() -> None:
-    """A 4096x4096 16-bit PNG (42 KB, within the pixel limit) raised the peak RSS by 176 MiB per
-    decode when converted at full size; two workers decoding at once could take a 512 MB task
-    over its limit. Read in a fresh interpreter: its peak RSS (VmHWM: ru_maxrss would start at
-    this process's size, inherited through fork) before and after one decode."""
-    ramp = Image.linear_gradient("L").resize((4096, 4096)).convert("I").point(lambda v: v * 200).convert("I;16")
-    png = encoded(ramp, "PNG")  # made here: building it in the child would raise the peak first
+def peak_rss_growth_mib(data: bytes, steps: list[str], setup: str = "") -> list[int]:
+    """Runs ``steps`` (Python, with ``data`` and ``decode_rgb`` at hand) in turn in a fresh
+    interpreter; how far its peak RSS had grown after each, in MiB. VmHWM, not ru_maxrss: that
+    would start at this process's size, inherited through fork."""
     script = (
-        "import sys\n"
+        "import sys, threading\n" + setup +
         "import eurosat_service.adapters.torch_classifier\n"
         "from eurosat_service.adapters.preprocessing import decode_rgb\n"
         "def peak_kib():\n"
         "    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
         "data = sys.stdin.buffer.read()\n"
         "before = peak_kib()\n"
-        "assert decode_rgb(data).shape == (3, 64, 64)\n"
-        "print((peak_kib() - before) // 1024)\n"
+        + "".join(f"{step}\nprint((peak_kib() - before) // 1024)\n" for step in steps)
     )
-    done = subprocess.run([sys.executable, "-c", script], input=png, capture_output=True, timeout=280)
+    done = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True, timeout=280)
     assert done.returncode == 0, done.stderr.decode()
-    grown_mib = int(done.stdout)
-    assert grown_mib <= 64, f"the peak RSS grew by {grown_mib} MiB decoding one 4096x4096 16-bit PNG"
+    return [int(line) for line in done.stdout.split()]
+
+
+@pytest.mark.timeout(300)
+def test_decoding_a_large_16_bit_png_never_holds_converted_full_size_copies() -> None:
+    """A 4096x4096 16-bit PNG (42 KB, within the pixel limit) raised the peak RSS by 176 MiB per
+    decode when converted at full size; two workers decoding at once could take a 512 MB task
+    over its limit."""
+    ramp = Image.linear_gradient("L").resize((4096, 4096)).convert("I").point(lambda v: v * 200).convert("I;16")
+    png = encoded(ramp, "PNG")  # made here: building it in the child would raise the peak first
+    [grown] = peak_rss_growth_mib(png, ["assert decode_rgb(data).shape == (3, 64, 64)"])
+    assert grown <= 64, f"the peak RSS grew by {grown} MiB decoding one 4096x4096 16-bit PNG"
 
 
 @pytest.mark.timeout(300)
@@ -256,24 +261,11 @@ def test_large_images_are_decoded_one_at_a_time_across_threads() -> None:
     the service's malloc settings (one arena: with one per thread, each would keep its own)."""
     g = Image.linear_gradient("L").resize((4096, 4096))
     png = encoded(Image.merge("RGBA", (g, g.rotate(90), g, g)), "PNG")
-    script = (
-        "import sys, threading\n"
-        "from eurosat_service.adapters.glibc_malloc import keep_freed_memory, limit_malloc_arenas\n"
-        "limit_malloc_arenas(1); keep_freed_memory()  # as the service starts\n"
-        "import eurosat_service.adapters.torch_classifier\n"
-        "from eurosat_service.adapters.preprocessing import decode_rgb\n"
-        "def peak_kib():\n"
-        "    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
-        "data = sys.stdin.buffer.read()\n"
-        "before = peak_kib()\n"
-        "assert decode_rgb(data).shape == (3, 64, 64)\n"
-        "one = peak_kib() - before\n"
+    one, both = peak_rss_growth_mib(png, [
+        "decode_rgb(data)",
         "threads = [threading.Thread(target=lambda: [decode_rgb(data) for _ in range(3)]) for _ in range(2)]\n"
-        "[t.start() for t in threads]; [t.join() for t in threads]\n"
-        "print(one // 1024, (peak_kib() - before) // 1024)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], input=png, capture_output=True, timeout=280)
-    assert done.returncode == 0, done.stderr.decode()
-    one, both = map(int, done.stdout.split())
+        "[t.start() for t in threads]; [t.join() for t in threads]",
+    ], setup=("from eurosat_service.adapters.glibc_malloc import keep_freed_memory, limit_malloc_arenas\n"
+              "limit_malloc_arenas(1); keep_freed_memory()  # as the service starts\n"))
     assert one >= 64  # the decoded image alone is 64 MiB: the measurement sees it
     assert both <= one + 32, f"one decode raised the peak RSS by {one} MiB, two threads by {both}"

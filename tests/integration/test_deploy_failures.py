@@ -14,18 +14,7 @@ from dependency_injector import providers
 from eurosat_service.domain.deployment import ServiceState, TaskState
 from eurosat_service.domain.errors import DeploymentError
 from eurosat_service.entrypoints.container import build_container
-from tests.integration.deploy_helpers import IMAGE, Moto, run_deploy
-
-
-class Patched:
-    """The real adapter, except for the methods given."""
-
-    def __init__(self, real, **methods) -> None:
-        self._real = real
-        self.__dict__.update(methods)
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
+from tests.integration.deploy_helpers import IMAGE, Moto, Patched, run_deploy
 
 
 def test_a_bad_cpu_memory_pair_is_refused_before_any_resource_exists(moto, prefix):

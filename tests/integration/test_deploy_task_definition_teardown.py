@@ -9,18 +9,7 @@ from botocore.exceptions import ClientError
 from dependency_injector import providers
 
 from eurosat_service.entrypoints.container import build_container
-from tests.integration.deploy_helpers import IMAGE, run_deploy
-
-
-class Patched:
-    """The real boto3 client, except for the methods given."""
-
-    def __init__(self, real, **methods) -> None:
-        self._real = real
-        self.__dict__.update(methods)
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
+from tests.integration.deploy_helpers import IMAGE, Patched, run_deploy
 
 
 def shell_whose_ecs(**methods):
