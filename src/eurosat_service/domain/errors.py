@@ -15,6 +15,10 @@ class InvalidTrainingConfig(EurosatError):
     """A training flag or setting is refused before any data is read."""
 
 
+class TrainingDiverged(EurosatError):
+    """The loss or a validation metric became inf or nan: the weights are no model to serve."""
+
+
 class Interrupted(EurosatError):
     """The user stopped a long run (Ctrl-C); the message says what was kept and how to go on."""
 

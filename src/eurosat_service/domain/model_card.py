@@ -18,6 +18,12 @@ class Normalization(BaseModel):
 EUROSAT_NORMALIZATION = Normalization(mean=(0.3444, 0.3803, 0.4078), std=(0.2027, 0.1369, 0.1156))
 
 
+# torch.manual_seed takes a 64-bit seed; a larger one fails with an overflow, after the data is read.
+MAX_SEED = 2**64 - 1
+# Far beyond any useful count, yet below the threads a process may start ("can't start new thread").
+MAX_THREADS = 256
+
+
 class ModelRef(BaseModel):
     """Which published model: its version and the sha256 of its weights."""
 
@@ -30,7 +36,8 @@ class ModelRef(BaseModel):
 class TrainingConfig(BaseModel):
     """Hyper-parameters of a run; recorded in the card so a run can be repeated."""
 
-    model_config = ConfigDict(frozen=True)
+    # inf or nan would train to nan weights, and JSON writes them as null: a card that cannot be read back
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     architecture: str = "resnet18-nopool-w32"
     epochs: int = Field(default=20, ge=1)
@@ -40,9 +47,9 @@ class TrainingConfig(BaseModel):
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     warmup_epochs: float = Field(default=1.0, ge=0)
     augmentation: str = "dihedral+crop+color"
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    threads: int = Field(default=2, ge=1)
+    threads: int = Field(default=2, ge=1, le=MAX_THREADS)
     pretrained: bool = False
     # Distillation: the run starts from this published model's weights and learns from its
     # eight-view (dihedral) average as well as from the labels; see ``service_layer/training``.

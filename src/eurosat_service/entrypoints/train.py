@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from eurosat_service.domain.errors import InvalidTrainingConfig
+from eurosat_service.domain.errors import InvalidTrainingConfig, TrainingDiverged
 from eurosat_service.domain.model_card import TrainingConfig
 from eurosat_service.domain.ports import ArtifactStore
 from eurosat_service.entrypoints import cli
@@ -22,6 +22,9 @@ DEFAULTS = TrainingConfig()
 FLAGS = {"architecture": "--architecture", "epochs": "--epochs", "batch_size": "--batch-size",
          "learning_rate": "--lr", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
          "seed": "--seed", "threads": "--threads", "pretrained": "--pretrained", "distill_weight": "--distill-weight"}
+# The file TorchTrainer checkpoints each epoch to, in --checkpoint-dir (adapters/torch_trainer.py
+# ``_checkpoint_path``; a test keeps the two equal)
+CHECKPOINT_FILE = "last.pt"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,6 +98,15 @@ def check_run_folders(checkpoint_dir: Path, work_dir: Path) -> None:
             raise InvalidTrainingConfig(f"{flag} {folder}: {reason}")
 
 
+def check_no_earlier_run(checkpoint_dir: Path, resume: bool) -> None:
+    """Without --resume the trainer starts over and its first epoch replaces the checkpoint: an
+    earlier run's epochs, maybe hours of them, would be lost without a word."""
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE
+    if not resume and checkpoint.exists():
+        raise InvalidTrainingConfig(f"{checkpoint} holds an earlier run's checkpoint: pass --resume to continue it, "
+                                    "or remove it or choose another --checkpoint-dir to start over")
+
+
 @contextmanager
 def stop_on_sigterm() -> Iterator[None]:
     """SIGTERM (`kill`, a container or a spot instance stopping) ends a run the way Ctrl-C does:
@@ -146,8 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     store = container.artifact_store()
     store.check_writable()  # before a download or a teacher's S3 fetch, not only before training
     check_run_folders(container.config.checkpoint_dir(), container.config.work_dir())
+    check_no_earlier_run(container.config.checkpoint_dir(), args.resume)
     with stop_on_sigterm():
-        run = run_training(args, config, container, store)
+        try:
+            run = run_training(args, config, container, store)
+        except TrainingDiverged as exc:
+            # its checkpoint holds the diverged epochs, which neither --resume nor a new run may reuse
+            checkpoint = Path(container.config.checkpoint_dir()) / CHECKPOINT_FILE
+            if checkpoint.exists():
+                raise TrainingDiverged(f"{exc}, once {checkpoint} (the diverged epochs) is removed") from None
+            raise
     print(json.dumps({
         "version": run.card.version, "artifact": run.published.uri, "sha256": run.published.sha256,
         "test_accuracy": run.report.accuracy, "test_macro_f1": run.report.macro_f1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from eurosat_service.domain.dataset import MIN_IMAGES_PER_CLASS, DataSplit, LabeledImage, stratified_split
-from eurosat_service.domain.errors import DatasetError, EurosatError
+from eurosat_service.domain.errors import DatasetError, EurosatError, TrainingDiverged
 from eurosat_service.domain.evaluation import EvaluationReport
 from eurosat_service.domain.land_cover import EUROSAT_CLASSES
 from eurosat_service.domain.model_card import EUROSAT_NORMALIZATION, ModelCard, ModelRef, TrainingConfig
@@ -75,6 +76,7 @@ def train_and_publish(
         config = with_teachers(config, teachers, split)
 
     model = trainer.train(split.train, split.val, class_names, config, teachers=teachers)
+    check_converged(model.history, config)
     report = evaluate(trainer, model, split, class_names)
     log.info("test accuracy %.4f, macro-F1 %.4f on %d images", report.accuracy, report.macro_f1, report.num_images)
 
@@ -131,6 +133,17 @@ def check_every_class_is_held_out(split: DataSplit, images: list[LabeledImage]) 
     raise DatasetError(f"class(es) {too_small} have too few images to hold any out for "
                        f"{' and '.join(missing)}: each class needs at least {MIN_IMAGES_PER_CLASS}; "
                        "add images or remove the class folder")
+
+
+def check_converged(history: Sequence[dict], config: TrainingConfig) -> None:
+    """Refuse, before anything is saved or published, a run whose loss or validation metrics went
+    inf or nan: published, it would become the latest model and every prediction would fail."""
+    for record in history:
+        bad = ", ".join(f"{key}={value}" for key, value in record.items()
+                        if isinstance(value, float) and not math.isfinite(value))
+        if bad:
+            raise TrainingDiverged(f"training diverged at epoch {record.get('epoch', '?')} ({bad}); nothing was "
+                                   f"published: try a lower --lr than {config.learning_rate:g}")
 
 
 def with_teachers(config: TrainingConfig, teachers: Sequence[TrainedModel], split: DataSplit) -> TrainingConfig:
