@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -239,16 +240,23 @@ class TorchTrainer:
             "config": config.model_dump_json(), "data_id": data_id, "soft_targets": state["soft_targets"],
         }
         tmp = path.with_name("last.pt.part")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # a crash mid-write keeps the previous checkpoint intact
+        try:
+            _save_whole(payload, tmp, path)  # a crash mid-write keeps the previous checkpoint intact
+        except (OSError, RuntimeError) as exc:
+            if path.is_file():
+                kept = (f"the checkpoint of epoch {state['epoch'] - 1} is kept in {path}: "
+                        "free some space and run again with --resume to continue from it")
+            else:
+                kept = "no earlier checkpoint is kept: free some space and run again to start over"
+            raise EurosatError(f"writing the checkpoint of epoch {state['epoch']} to {tmp} failed: "
+                               f"{_write_failure(exc)}; {kept}") from None
 
     def _restore(self, network, optimizer, scheduler, generator, state, config, data_id) -> None:
         path = self._checkpoint_path()
         if path is None or not path.exists():
             log.info("no checkpoint to resume from; starting fresh")
             return
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        saved = TrainingConfig.model_validate_json(payload["config"])
+        payload, saved = self._load_checkpoint(path)
         # Threads may change freely; epochs too (the cosine schedule is recomputed over the new
         # total, so a run can be shortened or extended); anything else would mix two experiments.
         if saved.model_copy(update={"threads": config.threads, "epochs": config.epochs}) != config \
@@ -260,15 +268,32 @@ class TorchTrainer:
                                f"--epochs {config.epochs} cannot shorten it below that")
         if saved.epochs != config.epochs:
             log.warning("resuming a %d-epoch run as a %d-epoch run", saved.epochs, config.epochs)
-        network.load_state_dict(payload["network"])
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        generator.set_state(payload["generator"])
-        torch.set_rng_state(payload["torch_rng"])
-        state.update(epoch=payload["epoch"], best=payload["best"], best_acc=payload["best_acc"],
-                     seconds=payload["seconds"], history=list(payload["history"]),
-                     soft_targets=payload.get("soft_targets"))
+        try:
+            network.load_state_dict(payload["network"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            generator.set_state(payload["generator"])
+            torch.set_rng_state(payload["torch_rng"])
+            state.update(epoch=payload["epoch"], best=payload["best"], best_acc=payload["best_acc"],
+                         seconds=payload["seconds"], history=list(payload["history"]),
+                         soft_targets=payload.get("soft_targets"))
+        except Exception as exc:  # loadable but not whole: missing or mismatched parts
+            raise _damaged_checkpoint(path, exc) from None
         log.info("resumed from %s after epoch %d", path, state["epoch"])
+
+    @staticmethod
+    def _load_checkpoint(path: Path) -> tuple[dict, TrainingConfig]:
+        """The checkpoint's payload and its run's config; a file that is not one of our checkpoints
+        (junk, truncated, a model.pt, a folder) is one error saying how to start over, not a traceback."""
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            saved = TrainingConfig.model_validate_json(payload["config"])
+            required = ("data_id", "epoch", "best", "best_acc", "seconds", "history")
+            if missing := [k for k in required if k not in payload]:
+                raise KeyError(", ".join(missing))
+        except Exception as exc:  # torch raises anything from UnpicklingError to KeyError on junk
+            raise _damaged_checkpoint(path, exc) from None
+        return payload, saved
 
     # -- scoring, saving, loading ---------------------------------------------------------------
     def predict_probabilities(
@@ -277,9 +302,51 @@ class TorchTrainer:
         return self.view_probabilities(model.network, self.load_pixels(images), views).tolist()
 
     def save(self, model: TrainedModel, card: ModelCard, path: Path) -> ModelCard:
-        return save_model(model.network, card, path)
+        try:
+            return save_model(model.network, card, path)
+        except (OSError, RuntimeError) as exc:
+            path.with_name(path.name + ".part").unlink(missing_ok=True)  # save_model's partial file
+            checkpoint = self._checkpoint_path()
+            if checkpoint is not None and checkpoint.is_file():
+                kept = (f"the trained model is kept in the checkpoint {checkpoint}: free some space and run "
+                        "again with --resume to publish it without training again")
+            else:
+                kept = "no checkpoint was kept: free some space and run again"
+            raise EurosatError(f"writing {path} failed: {_write_failure(exc)}; {kept}") from None
 
     def load(self, path: Path) -> TrainedModel:
         network, card = load_model(path)
         self.normalization = card.normalization
         return TrainedModel(network, card.architecture, card.class_names, [], card.training_seconds or 0.0, card)
+
+
+def _save_whole(payload: dict, tmp: Path, path: Path) -> None:
+    """``torch.save`` to ``tmp``, then rename it to ``path``; a failed write (a full disk) leaves no
+    ``tmp`` behind to keep filling the disk."""
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_failure(exc: OSError | RuntimeError) -> str:
+    """Why a write failed. torch reports a full disk only as ``RuntimeError: ... unexpected pos``,
+    with no errno, so any of its write errors is taken for one."""
+    if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return exc.strerror or str(exc)
+    return f"the disk or folder is full ({_one_line(exc)})"
+
+
+def _damaged_checkpoint(path: Path, exc: Exception) -> EurosatError:
+    # torch's first sentence says what failed; the rest suggests unsafe loading, which is no fix here
+    detail = _one_line(exc).split(". ")[0]
+    return EurosatError(f"checkpoint {path} is damaged or not a training checkpoint "
+                        f"({type(exc).__name__}: {detail}); remove it, or pass another "
+                        "--checkpoint-dir, to start over")
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

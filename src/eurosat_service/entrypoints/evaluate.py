@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
+from eurosat_service.adapters.writable_folder import unwritable_reason
+from eurosat_service.domain.errors import EurosatError
 from eurosat_service.entrypoints import cli
 from eurosat_service.entrypoints.container import build_container
 from eurosat_service.service_layer.evaluation import evaluate_model
@@ -34,6 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cli.setup_logging()
+    for flag, path in (("--output", args.output), ("--confusion-png", args.confusion_png)):
+        _check_writable(flag, path)  # scoring a large folder takes minutes; refuse a bad path before it
     flags = {"model_uri": args.model_uri, "data_dir": args.data_dir, "views": args.views}
     overrides = {k: v for k, v in flags.items() if v is not None}
     container = build_container(**overrides)  # --views 3 is refused here, by name, before anything loads
@@ -47,14 +52,31 @@ def main(argv: list[str] | None = None) -> int:
     if result.per_image is not None:
         output["per_image"] = result.per_image
     text = json.dumps(output, indent=2)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
-    if args.confusion_png:
-        args.confusion_png.parent.mkdir(parents=True, exist_ok=True)
-        container.confusion_matrix_renderer()(result.report, args.confusion_png)
-    print(text)
+    print(text, flush=True)  # first: should a file still fail (a disk filled since), the report is not lost
+    try:
+        if args.output:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text + "\n")
+        if args.confusion_png:
+            args.confusion_png.parent.mkdir(parents=True, exist_ok=True)
+            container.confusion_matrix_renderer()(result.report, args.confusion_png)
+    except OSError as exc:
+        raise EurosatError(f"writing {exc.filename or 'an output file'} failed ({exc.strerror or exc}); "
+                           "the report was printed to stdout") from None
     return 0
+
+
+def _check_writable(flag: str, path: Path | None) -> None:
+    """Refuse now an output file that could not be written after scoring: a folder given as the file,
+    a file in the way of its folder, a read-only folder or file."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise EurosatError(f"{flag} {path} is a folder; give a file name inside it")
+    if reason := unwritable_reason(path.parent):
+        raise EurosatError(f"{flag} {path}: {reason}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise EurosatError(f"{flag} {path}: the file is read-only")
 
 
 if __name__ == "__main__":
