@@ -36,10 +36,26 @@ def save_model(network: torch.nn.Module, card: ModelCard, path: Path) -> ModelCa
     state = {k: v.detach().clone().contiguous() for k, v in network.state_dict().items()}
     card = card.model_copy(update={"weights_sha256": weights_sha256(state)})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save({"format": FORMAT, "card": card.model_dump_json(), "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    save_whole({"format": FORMAT, "card": card.model_dump_json(), "state_dict": state}, path)
     return card
+
+
+def partial_file(path: Path) -> Path:
+    """Where ``save_whole`` writes before ``path`` is replaced."""
+    return path.with_name(path.name + ".part")
+
+
+def save_whole(payload: Mapping, path: Path) -> None:
+    """``torch.save`` to ``path``'s partial file, then rename it over ``path``: a crash mid-write
+    keeps the previous file intact, and a failed write (a full disk) leaves no partial file behind
+    to keep filling the disk."""
+    tmp = partial_file(path)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_model(path: Path) -> tuple[ResNet, ModelCard]:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from eurosat_service.adapters.augmentation import augment, average_views, stack_views
-from eurosat_service.adapters.model_file import load_model, save_model
+from eurosat_service.adapters.model_file import load_model, partial_file, save_model, save_whole
 from eurosat_service.adapters.preprocessing import decode_rgb, normalize
 from eurosat_service.adapters.resnet import ResNet, build_resnet
 from eurosat_service.domain.dataset import LabeledImage, fingerprint
@@ -239,16 +239,15 @@ class TorchTrainer:
             "history": [dict(h) for h in state["history"]],
             "config": config.model_dump_json(), "data_id": data_id, "soft_targets": state["soft_targets"],
         }
-        tmp = path.with_name("last.pt.part")
         try:
-            _save_whole(payload, tmp, path)  # a crash mid-write keeps the previous checkpoint intact
+            save_whole(payload, path)
         except (OSError, RuntimeError) as exc:
             if path.is_file():
                 kept = (f"the checkpoint of epoch {state['epoch'] - 1} is kept in {path}: "
                         "free some space and run again with --resume to continue from it")
             else:
                 kept = "no earlier checkpoint is kept: free some space and run again to start over"
-            raise EurosatError(f"writing the checkpoint of epoch {state['epoch']} to {tmp} failed: "
+            raise EurosatError(f"writing the checkpoint of epoch {state['epoch']} to {partial_file(path)} failed: "
                                f"{_write_failure(exc)}; {kept}") from None
 
     def _restore(self, network, optimizer, scheduler, generator, state, config, data_id) -> None:
@@ -304,8 +303,7 @@ class TorchTrainer:
     def save(self, model: TrainedModel, card: ModelCard, path: Path) -> ModelCard:
         try:
             return save_model(model.network, card, path)
-        except (OSError, RuntimeError) as exc:
-            path.with_name(path.name + ".part").unlink(missing_ok=True)  # save_model's partial file
+        except (OSError, RuntimeError) as exc:  # save_model removed its partial file
             checkpoint = self._checkpoint_path()
             if checkpoint is not None and checkpoint.is_file():
                 kept = (f"the trained model is kept in the checkpoint {checkpoint}: free some space and run "
@@ -318,17 +316,6 @@ class TorchTrainer:
         network, card = load_model(path)
         self.normalization = card.normalization
         return TrainedModel(network, card.architecture, card.class_names, [], card.training_seconds or 0.0, card)
-
-
-def _save_whole(payload: dict, tmp: Path, path: Path) -> None:
-    """``torch.save`` to ``tmp``, then rename it to ``path``; a failed write (a full disk) leaves no
-    ``tmp`` behind to keep filling the disk."""
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_failure(exc: OSError | RuntimeError) -> str:
