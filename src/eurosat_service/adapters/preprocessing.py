@@ -177,7 +177,8 @@ _CONVERTED_BEFORE_RESIZING = frozenset({"1", "P", "PA", "LA", "La", "RGBA", "RGB
 
 def _resized(image: Image.Image, size: int) -> Image.Image:
     """The centre square, resized to ``size`` in the decoded pixel format (see the module's
-    docstring): the full-size image is read once, never copied or converted."""
+    docstring): no full-size copy or conversion, except for the modes that must be converted first
+    (``_CONVERTED_BEFORE_RESIZING``, big-endian 16-bit)."""
     if image.size == (size, size):
         return image
     if image.mode in _CONVERTED_BEFORE_RESIZING:

@@ -18,9 +18,15 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # an expired or missing SSO login: a WARNING with a traceback, then the error we report anyway
+    quiet_libraries("botocore", "boto3", "urllib3", "s3transfer", "PIL")
+
+
+def quiet_libraries(*names: str) -> None:
+    """Only WARNING and above from these libraries; from botocore's credential refreshers not even
+    that: an expired or missing SSO login logs a WARNING with a traceback, then the error we
+    report anyway."""
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for refresher in ("botocore.credentials", "botocore.tokens"):
         logging.getLogger(refresher).setLevel(logging.ERROR)
 

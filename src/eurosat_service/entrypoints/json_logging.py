@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from eurosat_service.entrypoints.cli import quiet_libraries
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -47,11 +49,7 @@ def setup_json_logging(level: str = "INFO") -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
-    for noisy in ("botocore", "boto3", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # an expired or missing SSO login: a WARNING with a traceback, then the error we report anyway
-    for refresher in ("botocore.credentials", "botocore.tokens"):
-        logging.getLogger(refresher).setLevel(logging.ERROR)
+    quiet_libraries("botocore", "boto3", "urllib3")
     # Pillow only speaks about the upload it decodes ("More samples per pixel than can be decoded"
     # at ERROR), which the request's own line reports as a 415/422: a client's bad file must not
     # page whoever alerts on level=error.
