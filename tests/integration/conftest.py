@@ -112,3 +112,11 @@ def served_model(request: pytest.FixtureRequest) -> Path:
     if (SHIPPED_MODEL / "LATEST").is_file():
         return SHIPPED_MODEL
     return request.getfixturevalue("tiny_model_store")
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails the test if the training images are read: for checks that must come before."""
+    from eurosat_service.adapters.torch_trainer import TorchTrainer
+
+    monkeypatch.setattr(TorchTrainer, "load_pixels", lambda self, images: pytest.fail("decoded the images"))

@@ -281,12 +281,6 @@ def test_no_test_can_write_into_the_project():
 
 
 # -- refused before any image is decoded ---------------------------------------------------------------
-@pytest.fixture
-def no_decoding(monkeypatch):
-    """Fails the test if the images are read: each check below must come before."""
-    monkeypatch.setattr(TorchTrainer, "load_pixels", lambda self, images: pytest.fail("decoded the images"))
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--epochs", "0"], "--epochs 0: input should be greater than or equal to 1"),
     (["--batch-size", "0"], "--batch-size 0: input should be greater than or equal to 1"),

@@ -10,11 +10,6 @@ from eurosat_service.entrypoints import train
 from tests.integration.test_entrypoints import TRAIN_FLAGS, run_main, scratch
 
 
-@pytest.fixture
-def no_decoding(monkeypatch):
-    monkeypatch.setattr(TorchTrainer, "load_pixels", lambda self, images: pytest.fail("decoded the images"))
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--lr", "inf"], "--lr inf: input should be a finite number"),
     (["--lr", "nan"], "--lr nan: input should be a finite number"),
